@@ -1,0 +1,56 @@
+# Every target bootstraps what it needs (virtualenv, Docker engine) itself.
+SHELL := /bin/bash
+VENV := .venv
+STAMP := $(VENV)/.requirements-installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PGHA_SECRETS_DIR ?= $(CURDIR)/inventory/lab/.secrets
+
+.PHONY: help venv docker lab lab-info lab-destroy switchover lint unit molecule test
+
+help:
+	@echo "make lab          build and start the container lab and run site.yml"
+	@echo "make test         lint, unit tests and molecule test (what CI runs)"
+	@echo "make lab-destroy  remove the lab containers, network and volumes"
+	@echo "make switchover   planned switchover through Patroni"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+docker:
+	scripts/ensure-docker.sh
+
+lab: venv docker
+	ansible-playbook site.yml
+	$(MAKE) --no-print-directory lab-info
+
+lab-info: venv
+	ansible-playbook playbooks/info.yml
+
+lab-destroy: venv docker
+	ansible-playbook playbooks/destroy.yml
+
+switchover: venv
+	ansible-playbook playbooks/switchover.yml
+
+lint: venv
+	yamllint --strict .
+	ansible-lint --profile production
+	ruff check .
+	ruff format --check .
+	ansible-playbook --syntax-check site.yml
+	ansible-playbook -i inventory/production.example --syntax-check site.yml
+	ansible-inventory -i inventory/production.example --graph >/dev/null
+
+unit: venv
+	pytest -q tests/unit
+
+molecule: venv docker
+	molecule test
+
+test: lint unit molecule
