@@ -1,0 +1,66 @@
+"""Helpers for the testinfra suite: reach the lab nodes, the secrets and PostgreSQL."""
+
+import json
+import os
+import pathlib
+import time
+
+import psycopg2
+import testinfra
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+INVENTORY = pathlib.Path(os.environ.get("PGHA_INVENTORY", REPO / "inventory" / "lab"))
+SECRETS = pathlib.Path(os.environ.get("PGHA_SECRETS_DIR", INVENTORY / ".secrets"))
+
+PG_NODES = ["pg1", "pg2", "pg3"]
+ADDRESSES = {"pg1": "172.28.10.11", "pg2": "172.28.10.12", "pg3": "172.28.10.13"}
+BALANCER_HOST = "127.0.0.1"
+PRIMARY_PORT = 5000
+REPLICA_PORT = 5001
+
+
+def node(name):
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=str(INVENTORY))
+
+
+def secret(name):
+    # The password lookup stores "<password> salt=..." on one line.
+    return (SECRETS / name).read_text().split()[0]
+
+
+def connect(host, port, user="postgres", password=None, dbname="postgres"):
+    if password is None:
+        password = secret("postgres_superuser")
+    return psycopg2.connect(host=host, port=port, user=user, password=password, dbname=dbname, connect_timeout=5)
+
+
+def query(host, port, sql, params=None, **kwargs):
+    conn = connect(host, port, **kwargs)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def cluster():
+    """Patroni's view, as `patronictl list -f json` prints it on pg1."""
+    out = node("pg1").check_output("patronictl list -f json")
+    return json.loads(out)
+
+
+def leader_name():
+    leaders = [m["Member"] for m in cluster() if m["Role"] == "Leader"]
+    assert len(leaders) == 1, f"expected exactly one Leader, found {leaders}"
+    return leaders[0]
+
+
+def wait_for(predicate, timeout, interval=0.25):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)

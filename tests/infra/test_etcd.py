@@ -1,0 +1,20 @@
+"""etcd: three healthy members, service running and enabled."""
+
+import json
+
+import pytest
+from lab import PG_NODES, node
+
+
+@pytest.mark.parametrize("name", PG_NODES)
+def test_etcd_service_running_and_enabled(name):
+    service = node(name).service("etcd")
+    assert service.is_running, f"etcd on {name}: expected running, found stopped"
+    assert service.is_enabled, f"etcd on {name}: expected enabled, found disabled"
+
+
+def test_etcd_reports_three_healthy_members():
+    out = node("pg1").check_output("etcdctl endpoint health --cluster --write-out=json")
+    health = json.loads(out)
+    healthy = sorted(e["endpoint"] for e in health if e["health"])
+    assert len(healthy) == 3, f"expected 3 healthy etcd members, found {len(healthy)}: {health}"
