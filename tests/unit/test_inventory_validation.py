@@ -1,0 +1,104 @@
+"""site.yml's first play rejects inventories that cannot give a healthy cluster.
+
+Each case runs playbooks/validate.yml for real against a generated inventory and
+checks that it fails with the message that names the problem (or passes).
+"""
+
+import os
+import pathlib
+import subprocess
+
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+GOOD_VARS = {
+    "patroni_allowed_networks": ["10.0.0.0/24"],
+    "patroni_superuser_password": "x" * 16,
+    "patroni_replication_password": "x" * 16,
+    "patroni_rewind_password": "x" * 16,
+    "patroni_app_password": "x" * 16,
+    "patroni_restapi_password": "x" * 16,
+}
+
+
+def inventory(etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=None):
+    hosts = {f"db{i}": {"node_address": f"10.0.0.{i}"} for i in range(1, max(etcd, postgres) + 1)}
+    hosts["lb1"] = {"node_address": "10.0.0.100"}
+    if drop_address:
+        del hosts[drop_address]["node_address"]
+    return {
+        "all": {
+            "vars": {**GOOD_VARS, **(extra_vars or {})},
+            "hosts": hosts,
+            "children": {
+                "etcd": {"hosts": {f"db{i}": None for i in range(1, etcd + 1)}},
+                "postgres": {"hosts": {f"db{i}": None for i in range(1, postgres + 1)}},
+                "balancers": {"hosts": {"lb1": None} if balancers else {}},
+            },
+        }
+    }
+
+
+def run_validate(tmp_path, inv):
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(inv))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        ["ansible-playbook", "-i", str(path), "playbooks/validate.yml"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_valid_inventory_passes(tmp_path):
+    result = run_validate(tmp_path, inventory())
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("inv", "message"),
+    [
+        (inventory(etcd=2), "odd number of at least 3 hosts"),
+        (inventory(etcd=4, postgres=4), "odd number of at least 3 hosts"),
+        (inventory(postgres=0), "The postgres group is empty"),
+        (inventory(balancers=0), "The balancers group is empty"),
+        (inventory(drop_address="db2"), "Host db2 has no node_address"),
+        (
+            inventory(extra_vars={"patroni_ttl": 10, "patroni_loop_wait": 5, "patroni_retry_timeout": 5}),
+            "loop_wait + 2 * retry_timeout <= ttl",
+        ),
+        (
+            inventory(extra_vars={"patroni_synchronous_mode": False, "patroni_synchronous_mode_strict": True}),
+            "Invalid synchronous settings",
+        ),
+        (
+            inventory(postgres=1, extra_vars={"patroni_synchronous_mode_strict": True}),
+            "Invalid synchronous settings",
+        ),
+        (inventory(extra_vars={"patroni_allowed_networks": ["0.0.0.0/0"]}), "patroni_allowed_networks must list"),
+        (inventory(extra_vars={"patroni_allowed_networks": ["not-a-cidr"]}), "patroni_allowed_networks must list"),
+        (inventory(extra_vars={"patroni_app_password": ""}), "patroni_app_password is empty"),
+    ],
+    ids=[
+        "two-etcd",
+        "four-etcd",
+        "no-postgres",
+        "no-balancer",
+        "missing-address",
+        "timing-rule",
+        "strict-without-sync",
+        "strict-single-node",
+        "world-open",
+        "bad-cidr",
+        "empty-secret",
+    ],
+)
+def test_bad_inventory_fails_with_a_clear_message(tmp_path, inv, message):
+    result = run_validate(tmp_path, inv)
+    assert result.returncode != 0, f"expected validation to fail with '{message}', it passed"
+    assert message in result.stdout, f"expected '{message}' in the output, found:\n{result.stdout[-2000:]}"
