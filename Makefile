@@ -48,7 +48,7 @@ lint: venv
 	ansible-inventory -i inventory/production.example --graph >/dev/null
 
 unit: venv
-	pytest -q tests/unit
+	pytest -q tests/unit tests/app
 
 molecule: venv docker
 	molecule test

@@ -1,0 +1,25 @@
+"""Flask log aggregator: idempotent, durable, group-committed event ingestion."""
+
+from flask import Flask
+
+from . import config as settings
+from . import errors
+from .runtime import Runtime
+
+
+def create_app(config=None):
+    """Build the app; nothing touches the database until the first request."""
+    app = Flask(__name__)
+    settings.load(app, config)
+    app.extensions["aggregator"] = Runtime(app.config)
+    errors.register(app)
+
+    from .api import events, health, openapi, publish, replication, stats
+
+    for module in (publish, events, stats, replication, health, openapi):
+        app.register_blueprint(module.bp)
+
+    from .cli import register as register_cli
+
+    register_cli(app)
+    return app

@@ -1,0 +1,73 @@
+"""GET /events: stored events ordered by (timestamp, topic, event_id), keyset pages."""
+
+import base64
+import binascii
+from datetime import datetime
+
+import orjson
+from flask import Blueprint, current_app, request
+from pydantic import ValidationError
+
+from ..errors import ApiError, details_from_pydantic
+from ..models import EventsQuery
+from . import json_response, runtime
+
+bp = Blueprint("events", __name__)
+
+COLUMNS = "topic, event_id, ts, source, payload, received_at"
+
+
+def encode_cursor(row):
+    return base64.urlsafe_b64encode(orjson.dumps([row[2], row[0], row[1]])).decode()
+
+
+def decode_cursor(cursor):
+    try:
+        ts, topic, event_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(ts), str(topic), str(event_id)
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise ApiError(
+            422, "validation", "invalid cursor", [{"field": "cursor", "message": "not a cursor from this API"}]
+        ) from None
+
+
+@bp.get("/events")
+def list_events():
+    try:
+        query = EventsQuery.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise ApiError(
+            422, "validation", "invalid query parameters", details_from_pydantic(exc, indexed=False)
+        ) from None
+    config = current_app.config
+    limit = min(query.limit or config["EVENTS_LIMIT_DEFAULT"], config["EVENTS_LIMIT_MAX"])
+    where, params = [], {"limit": limit + 1}
+    if query.topic is not None:
+        where.append("topic = %(topic)s")
+        params["topic"] = query.topic
+    if query.source is not None:
+        where.append("source = %(source)s")
+        params["source"] = query.source
+    if query.since is not None:
+        where.append("ts >= %(since)s")
+        params["since"] = query.since
+    if query.until is not None:
+        where.append("ts < %(until)s")
+        params["until"] = query.until
+    if query.cursor is not None:
+        params["c_ts"], params["c_topic"], params["c_id"] = decode_cursor(query.cursor)
+        where.append("(ts, topic, event_id) > (%(c_ts)s, %(c_topic)s, %(c_id)s)")
+    sql = f"SELECT {COLUMNS} FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY ts, topic, event_id LIMIT %(limit)s"
+    with runtime().reads.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    events = [
+        {"topic": r[0], "event_id": r[1], "timestamp": r[2], "source": r[3], "payload": r[4], "received_at": r[5]}
+        for r in rows
+    ]
+    return json_response({"events": events, "next_cursor": encode_cursor(rows[-1]) if more else None})

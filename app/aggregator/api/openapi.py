@@ -1,0 +1,113 @@
+"""GET /openapi.json, generated from the pydantic models that validate requests."""
+
+import functools
+
+from flask import Blueprint, current_app
+from pydantic.json_schema import models_json_schema
+
+from ..models import Error, Event, EventPage, EventsQuery, PublishAccepted, Stats
+from . import json_response
+
+bp = Blueprint("openapi", __name__)
+
+REF = "#/components/schemas/{model}"
+
+
+def _error(description):
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
+    }
+
+
+def _ok(description, model=None, status="200"):
+    content = {"schema": {"$ref": REF.format(model=model)}} if model else {"schema": {"type": "object"}}
+    return {status: {"description": description, "content": {"application/json": content}}}
+
+
+def _query_parameters():
+    schema = EventsQuery.model_json_schema()
+    params = []
+    for name, prop in schema["properties"].items():
+        # Optional fields are anyOf [X, null]; a query string has no null.
+        options = [p for p in prop.get("anyOf", [prop]) if p.get("type") != "null"]
+        param_schema = {k: v for k, v in options[0].items() if k != "title"}
+        params.append({"name": name, "in": "query", "required": False, "schema": param_schema})
+    return params
+
+
+@functools.cache
+def build(max_events):
+    _, defs = models_json_schema(
+        [
+            (Event, "validation"),
+            (PublishAccepted, "serialization"),
+            (EventPage, "serialization"),
+            (Stats, "serialization"),
+            (Error, "serialization"),
+        ],
+        ref_template=REF,
+    )
+    event_ref = {"$ref": REF.format(model="Event")}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Event aggregator", "version": "1.0.0"},
+        "paths": {
+            "/publish": {
+                "post": {
+                    "summary": "Publish one event or an array of events; answers after commit",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        event_ref,
+                                        {"type": "array", "items": event_ref, "minItems": 1, "maxItems": max_events},
+                                    ]
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        **_ok("Committed", "PublishAccepted", "202"),
+                        "400": _error("Malformed JSON"),
+                        "413": _error("Body or event count too large"),
+                        "415": _error("Not JSON"),
+                        "422": _error("Invalid events; nothing stored"),
+                        "503": _error("Database or queue unavailable; retry after Retry-After"),
+                    },
+                }
+            },
+            "/events": {
+                "get": {
+                    "summary": "Stored events, ordered by (timestamp, topic, event_id)",
+                    "parameters": _query_parameters(),
+                    "responses": {**_ok("A page of events", "EventPage"), "422": _error("Invalid parameters")},
+                }
+            },
+            "/stats": {"get": {"summary": "Exact counters", "responses": _ok("Counters", "Stats")}},
+            "/replication": {"get": {"summary": "Replication health", "responses": _ok("Standbys, slots, alerts")}},
+            "/health": {"get": {"summary": "Liveness", "responses": _ok("Alive")}},
+            "/ready": {
+                "get": {
+                    "summary": "Database reachable",
+                    "responses": {**_ok("Ready"), "503": {"description": "Not ready"}},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {"description": "Metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                    },
+                }
+            },
+        },
+        "components": {"schemas": defs["$defs"]},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return json_response(build(current_app.config["MAX_EVENTS_PER_REQUEST"]))

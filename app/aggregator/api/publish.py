@@ -1,0 +1,114 @@
+"""POST /publish: validate, queue for group commit, answer once committed."""
+
+from datetime import UTC, datetime
+
+import orjson
+from flask import Blueprint, current_app, request
+from pydantic import TypeAdapter, ValidationError
+
+from .. import metrics
+from ..errors import ApiError, details_from_pydantic, unavailable
+from ..ingest import QueueFull, Rejected, Unavailable
+from ..models import Event
+from . import json_response, runtime
+
+bp = Blueprint("publish", __name__)
+
+EVENT = TypeAdapter(Event)
+EVENTS = TypeAdapter(list[Event])
+NUL_ESCAPE = b"\\u0000"
+
+
+def _reject(status, error, message, details=None, headers=None):
+    metrics.REJECTED.labels(reason=error).inc()
+    return ApiError(status, error, message, details, headers)
+
+
+def _parse(body, max_events):
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _reject(400, "malformed_json", f"request body is not valid JSON: {exc}") from None
+    try:
+        if isinstance(data, dict):
+            return [EVENT.validate_python(data)], False
+        if isinstance(data, list):
+            if len(data) > max_events:
+                raise _reject(413, "too_many_events", f"{len(data)} events in one request; the maximum is {max_events}")
+            if not data:
+                raise _reject(422, "validation", "the event array is empty", [{"field": "body", "message": "empty"}])
+            return EVENTS.validate_python(data), True
+    except ValidationError as exc:
+        details = details_from_pydantic(exc, indexed=isinstance(data, list))
+        raise _reject(422, "validation", "invalid events; nothing was stored", details) from None
+    raise _reject(
+        422,
+        "validation",
+        "body must be an event object or an array of events",
+        [{"field": "body", "message": "wrong type"}],
+    )
+
+
+def _rows(events, indexed, config):
+    """Serialize each event once, as the JSON object the batch insert reads."""
+    default_topic = config["DEFAULT_TOPIC"]
+    max_payload = config["MAX_PAYLOAD_BYTES"]
+    now = datetime.now(UTC)
+    keys, rows, details = [], [], []
+    for index, event in enumerate(events):
+        payload = b"null" if event.payload is None else orjson.dumps(event.payload)
+        if len(payload) > max_payload:
+            details.append(
+                {
+                    "index": index if indexed else None,
+                    "field": "payload",
+                    "message": f"payload is {len(payload)} bytes; the maximum is {max_payload}",
+                }
+            )
+        elif NUL_ESCAPE in payload:
+            details.append(
+                {
+                    "index": index if indexed else None,
+                    "field": "payload",
+                    "message": "payload strings may not contain NUL (\\u0000)",
+                }
+            )
+        topic = event.topic or default_topic
+        keys.append((topic, event.event_id))
+        rows.append(
+            orjson.dumps(
+                {
+                    "topic": topic,
+                    "event_id": event.event_id,
+                    "ts": event.timestamp or now,
+                    "source": event.source,
+                    "payload": orjson.Fragment(payload),
+                }
+            )
+        )
+    if details:
+        raise _reject(422, "validation", "invalid events; nothing was stored", details)
+    return keys, rows
+
+
+@bp.post("/publish")
+def publish():
+    config = current_app.config
+    if request.mimetype != "application/json":
+        raise _reject(415, "unsupported_media_type", "send Content-Type: application/json")
+    events, indexed = _parse(request.get_data(cache=False), config["MAX_EVENTS_PER_REQUEST"])
+    keys, rows = _rows(events, indexed, config)
+    retry_after = config["RETRY_AFTER_SECONDS"]
+    try:
+        unique, duplicates = runtime().ingest.submit(keys, rows, timeout=config["RETRY_DEADLINE_SECONDS"] + 5)
+    except QueueFull:
+        metrics.REJECTED.labels(reason="queue_full").inc()
+        raise unavailable("ingestion queue is full; retry later", retry_after) from None
+    except Unavailable as exc:
+        metrics.REJECTED.labels(reason="database_unavailable").inc()
+        raise unavailable(f"{exc}; nothing acknowledged, retry later", retry_after) from None
+    except Rejected as exc:
+        raise _reject(422, "rejected_by_database", str(exc)) from None
+    metrics.RECEIVED.inc(len(keys))
+    body = {"status": "accepted", "count": len(keys), "unique": unique, "duplicates": duplicates}
+    return json_response(body, 202)

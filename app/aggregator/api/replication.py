@@ -1,0 +1,29 @@
+"""GET /replication: standby and slot health from the primary, plus Patroni's view."""
+
+from flask import Blueprint, current_app
+
+from .. import replication
+from . import json_response, runtime
+
+bp = Blueprint("replication", __name__)
+
+
+@bp.get("/replication")
+def replication_health():
+    with runtime().primary_reads.cursor() as cur:
+        cur.execute("SELECT pg_is_in_recovery()")
+        (in_recovery,) = cur.fetchone()
+        if in_recovery:
+            body = {
+                "primary": False,
+                "standbys": [],
+                "slots": [],
+                "alerts": ["connected to a standby, not the primary"],
+            }
+        else:
+            cur.execute(replication.STANDBYS)
+            standbys = cur.fetchall()
+            cur.execute(replication.SLOTS)
+            body = {"primary": True, **replication.report(standbys, cur.fetchall())}
+    body["patroni"] = replication.patroni_cluster(current_app.config["PATRONI_URLS"])
+    return json_response(body)

@@ -1,0 +1,52 @@
+"""Settings: defaults here, overridden by AGGREGATOR_* environment variables.
+
+Flask's from_prefixed_env parses values as JSON, so AGGREGATOR_WRITERS=4 is an int.
+"""
+
+DEFAULTS = {
+    # Primary (read-write) database, e.g. through HAProxy's primary port.
+    "DATABASE_URL": None,
+    # Optional read-only database (HAProxy's replica port) for /events and /stats.
+    "READ_DATABASE_URL": None,
+    # Patroni REST API base URLs, tried in order, for /replication.
+    "PATRONI_URLS": [],
+    # Writer threads per process; each owns one connection.
+    "WRITERS": 2,
+    # Group commit: flush a batch at this many events ...
+    "BATCH_MAX_EVENTS": 2000,
+    # ... or after this many milliseconds, whichever comes first.
+    "BATCH_MAX_WAIT_MS": 2,
+    # Events waiting for a writer before new requests get 503 at once.
+    "QUEUE_MAX_EVENTS": 100_000,
+    # Maximum events in one POST /publish.
+    "MAX_EVENTS_PER_REQUEST": 10_000,
+    # Maximum request body (Flask answers 413 above it).
+    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    # Maximum serialized payload per event.
+    "MAX_PAYLOAD_BYTES": 64 * 1024,
+    # Topic used when an event has none.
+    "DEFAULT_TOPIC": "default",
+    # How long a writer retries a batch through a failover before giving up.
+    "RETRY_DEADLINE_SECONDS": 30.0,
+    # Retry-After sent with 503 answers.
+    "RETRY_AFTER_SECONDS": 2,
+    # Cap on GET /events?limit=.
+    "EVENTS_LIMIT_MAX": 1000,
+    # Default page size of GET /events.
+    "EVENTS_LIMIT_DEFAULT": 100,
+    # Connections for reads (/events, /stats, /replication, /ready).
+    "READ_POOL_SIZE": 8,
+    # Create or migrate the schema when the pool starts (the CLI does it too).
+    "AUTO_MIGRATE": True,
+    # Seconds a database connection attempt may take.
+    "CONNECT_TIMEOUT": 3,
+}
+
+
+def load(app, overrides=None):
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("AGGREGATOR")
+    if overrides:
+        app.config.update(overrides)
+    if isinstance(app.config["PATRONI_URLS"], str):
+        app.config["PATRONI_URLS"] = [u.strip() for u in app.config["PATRONI_URLS"].split(",") if u.strip()]

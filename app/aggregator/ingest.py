@@ -1,0 +1,253 @@
+"""The ingestion pool: requests queue their events, writer threads group-commit them.
+
+Each writer takes whatever many concurrent requests have queued (up to
+BATCH_MAX_EVENTS, waiting at most BATCH_MAX_WAIT_MS for more), writes it with one
+INSERT ... ON CONFLICT (topic, event_id) DO NOTHING RETURNING plus its counter
+update in the same transaction, commits, and only then wakes each request with its
+own result. Lost connections (failover) are retried with backoff until a deadline;
+retrying is safe because the insert is idempotent.
+"""
+
+import contextlib
+import logging
+import os
+import random
+import threading
+import time
+from collections import deque
+
+import psycopg2
+import psycopg2.errors
+
+from . import db, metrics
+
+log = logging.getLogger(__name__)
+
+INSERT_BATCH = """
+WITH input AS (
+    SELECT * FROM json_to_recordset(%(rows)s::json)
+        AS r(topic text, event_id text, ts timestamptz, source text, payload jsonb)
+), inserted AS (
+    INSERT INTO events (topic, event_id, ts, source, payload)
+    SELECT topic, event_id, ts, source, payload FROM input
+    ON CONFLICT (topic, event_id) DO NOTHING
+    RETURNING topic, event_id
+), per_topic AS (
+    INSERT INTO topic_counter_shards AS t (topic, shard, events)
+    SELECT topic, %(shard)s, count(*) FROM inserted GROUP BY topic
+    ON CONFLICT (topic, shard) DO UPDATE SET events = t.events + excluded.events
+), totals AS (
+    INSERT INTO counter_shards AS c (shard, received, unique_processed, duplicate_dropped, batches)
+    SELECT %(shard)s, %(count)s, count(*), %(count)s - count(*), 1 FROM inserted
+    ON CONFLICT (shard) DO UPDATE SET
+        received = c.received + excluded.received,
+        unique_processed = c.unique_processed + excluded.unique_processed,
+        duplicate_dropped = c.duplicate_dropped + excluded.duplicate_dropped,
+        batches = c.batches + 1
+)
+SELECT topic, event_id FROM inserted
+"""
+
+# Besides lost connections: a primary that was just demoted answers read-only.
+RETRYABLE = (*db.RETRYABLE, psycopg2.errors.ReadOnlySqlTransaction)
+
+
+class QueueFull(Exception):
+    """The queue holds QUEUE_MAX_EVENTS events already."""
+
+
+class Unavailable(Exception):
+    """The database could not take the events before the deadline."""
+
+
+class Rejected(Exception):
+    """The database refused the events themselves (not retryable)."""
+
+
+class Submission:
+    """One request's events and, once committed, its result."""
+
+    __slots__ = ("keys", "rows", "done", "unique", "duplicates", "error")
+
+    def __init__(self, keys, rows):
+        self.keys = keys
+        self.rows = rows
+        self.done = threading.Event()
+        self.unique = 0
+        self.duplicates = 0
+        self.error = None
+
+    def finish(self, unique=0, error=None):
+        self.unique = unique
+        self.duplicates = len(self.keys) - unique
+        self.error = error
+        self.done.set()
+
+
+class BatchQueue:
+    """FIFO of submissions bounded by the number of queued events."""
+
+    def __init__(self, capacity):
+        self._capacity = capacity
+        self._items = deque()
+        self._events = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    @property
+    def depth(self):
+        return self._events
+
+    def put(self, submission):
+        with self._cond:
+            if self._closed:
+                raise Unavailable("the ingestion pool is shutting down")
+            size = len(submission.keys)
+            # An empty queue always accepts, so one maximal request is never refused.
+            if self._events and self._events + size > self._capacity:
+                raise QueueFull
+            self._items.append(submission)
+            self._events += size
+            self._cond.notify()
+
+    def take(self, max_events, max_wait):
+        """Block for the first submission, then gather more for up to max_wait seconds."""
+        with self._cond:
+            while not self._items:
+                if self._closed:
+                    return []
+                self._cond.wait(0.5)
+            deadline = time.monotonic() + max_wait
+            while self._events < max_events and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            batch, count = [], 0
+            while self._items and (not batch or count + len(self._items[0].keys) <= max_events):
+                submission = self._items.popleft()
+                batch.append(submission)
+                count += len(submission.keys)
+            self._events -= count
+            if self._items:
+                self._cond.notify()
+            return batch
+
+    def close(self):
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+def credit(batch, inserted):
+    """Give each inserted key to the first submission that carried it."""
+    credited = set()
+    for submission in batch:
+        unique = 0
+        for key in submission.keys:
+            if key in inserted and key not in credited:
+                credited.add(key)
+                unique += 1
+        submission.finish(unique)
+
+
+class IngestPool:
+    def __init__(self, config):
+        self._url = config["DATABASE_URL"]
+        self._timeout = config["CONNECT_TIMEOUT"]
+        self._writers = config["WRITERS"]
+        self._max_events = config["BATCH_MAX_EVENTS"]
+        self._max_wait = config["BATCH_MAX_WAIT_MS"] / 1000.0
+        self._deadline = config["RETRY_DEADLINE_SECONDS"]
+        self.queue = BatchQueue(config["QUEUE_MAX_EVENTS"])
+        self._threads = []
+        metrics.QUEUE_DEPTH.set_function(lambda: self.queue.depth)
+
+    def start(self):
+        for index in range(self._writers):
+            # Counter rows are sharded per writer so writers never share a hot row.
+            shard = (os.getpid() * 8 + index) % 1024
+            thread = threading.Thread(target=self._run, args=(shard,), name=f"writer-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def submit(self, keys, rows, timeout):
+        """Queue events and wait until they are committed; returns (unique, duplicates)."""
+        submission = Submission(keys, rows)
+        self.queue.put(submission)
+        if not submission.done.wait(timeout):
+            raise Unavailable("timed out waiting for the database")
+        if submission.error is not None:
+            raise submission.error
+        return submission.unique, submission.duplicates
+
+    def close(self, timeout=30):
+        """Stop taking events, write what is queued, stop the writers."""
+        self.queue.close()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _run(self, shard):
+        conn = None
+        while True:
+            batch = self.queue.take(self._max_events, self._max_wait)
+            if not batch:
+                break
+            conn = self._write_with_retry(conn, batch, shard)
+        if conn is not None:
+            conn.close()
+
+    def _write_with_retry(self, conn, batch, shard):
+        deadline = time.monotonic() + self._deadline
+        attempt = 0
+        while True:
+            try:
+                if conn is None or conn.closed:
+                    conn = db.connect(self._url, self._timeout)
+                credit(batch, self._write(conn, batch, shard))
+                return conn
+            except RETRYABLE as exc:
+                metrics.DB_ERRORS.inc()
+                conn = _discard(conn)
+                if time.monotonic() >= deadline:
+                    log.warning("giving up on a batch of %d requests: %s", len(batch), exc)
+                    for submission in batch:
+                        submission.finish(error=Unavailable("database unavailable"))
+                    return conn
+                metrics.RETRIES.inc()
+                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+                attempt += 1
+            except psycopg2.Error as exc:
+                metrics.DB_ERRORS.inc()
+                conn.rollback()
+                if len(batch) == 1:
+                    batch[0].finish(error=Rejected(str(exc).strip()))
+                    return conn
+                # Isolate the request the database refuses; the others still commit.
+                for submission in batch:
+                    conn = self._write_with_retry(conn, [submission], shard)
+                return conn
+
+    def _write(self, conn, batch, shard):
+        rows = [row for submission in batch for row in submission.rows]
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.execute(
+                INSERT_BATCH,
+                {"rows": (b"[" + b",".join(rows) + b"]").decode(), "shard": shard, "count": len(rows)},
+            )
+            inserted = set(cur.fetchall())
+        conn.commit()
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_EVENTS.observe(len(rows))
+        metrics.BATCHES.inc()
+        metrics.UNIQUE.inc(len(inserted))
+        metrics.DUPLICATES.inc(len(rows) - len(inserted))
+        return inserted
+
+
+def _discard(conn):
+    if conn is not None:
+        with contextlib.suppress(psycopg2.Error):
+            conn.close()
+    return None

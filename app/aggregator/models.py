@@ -1,0 +1,85 @@
+"""Request and response models: they validate input and generate the OpenAPI document."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+Topic = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._:-]+$")]
+# PostgreSQL text cannot hold NUL characters.
+NO_NUL = r"^[^\x00]*$"
+
+
+class Event(BaseModel):
+    """One event. `id` is accepted as an alias of `event_id`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    topic: Topic | None = Field(default=None, description="Defaults to the server's default topic.")
+    event_id: str = Field(
+        min_length=1,
+        max_length=255,
+        pattern=NO_NUL,
+        validation_alias=AliasChoices("event_id", "id"),
+        description="Deduplication key together with topic.",
+    )
+    timestamp: AwareDatetime | None = Field(default=None, description="ISO 8601 with offset; receive time if absent.")
+    source: str | None = Field(default=None, max_length=255, pattern=NO_NUL)
+    payload: dict[str, Any] | None = Field(default=None, description="JSON object, at most 64 KiB serialized.")
+
+
+PublishBody = TypeAdapter(Event | list[Event])
+
+
+class PublishAccepted(BaseModel):
+    status: Literal["accepted"]
+    count: int
+    unique: int
+    duplicates: int
+
+
+class StoredEvent(BaseModel):
+    topic: str
+    event_id: str
+    timestamp: datetime
+    source: str | None
+    payload: dict[str, Any] | None
+    received_at: datetime
+
+
+class EventPage(BaseModel):
+    events: list[StoredEvent]
+    next_cursor: str | None
+
+
+class EventsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    topic: Topic | None = None
+    source: str | None = Field(default=None, max_length=255, pattern=NO_NUL)
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    limit: int | None = Field(default=None, ge=1)
+    cursor: str | None = Field(default=None, max_length=2048)
+
+
+class Stats(BaseModel):
+    received: int
+    unique_processed: int
+    duplicate_dropped: int
+    topics: list[str]
+    per_topic: dict[str, int]
+    batches: int
+    uptime: float
+
+
+class ErrorDetail(BaseModel):
+    index: int | None = None
+    field: str
+    message: str
+
+
+class Error(BaseModel):
+    error: str
+    message: str
+    details: list[ErrorDetail] = []

@@ -1,0 +1,205 @@
+"""Load generator and at-least-once client for POST /publish.
+
+    python -m aggregator.publisher --url http://127.0.0.1:8080 --events 20000
+
+Sends events with a share of duplicates, retries timeouts and 503s with exponential
+backoff and jitter, prints throughput and latency percentiles, and checks the
+server's /stats deltas against what it sent (exit code 1 on a mismatch).
+With --ack-log it writes every acknowledged event (topic, event_id, ack time).
+"""
+
+import argparse
+import http.client
+import json
+import random
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="aggregator-publisher", description=__doc__.splitlines()[0])
+    p.add_argument("--url", default="http://127.0.0.1:8080", help="aggregator base URL")
+    p.add_argument("--events", type=int, default=20_000, help="events to send, duplicates included")
+    p.add_argument("--duplicate-rate", type=float, default=0.3, help="share of events that repeat an earlier one")
+    p.add_argument("--topics", type=int, default=4, help="number of topics")
+    p.add_argument("--batch-size", type=int, default=500, help="events per request (1 sends single objects)")
+    p.add_argument("--concurrency", type=int, default=8, help="concurrent connections")
+    p.add_argument("--rate", type=float, default=0, help="target events/s (0: as fast as possible)")
+    p.add_argument("--retries", type=int, default=10, help="retries per request on timeout or 503")
+    p.add_argument("--timeout", type=float, default=60, help="seconds per request")
+    p.add_argument("--ack-log", help="file to write acknowledged events to (topic<TAB>event_id<TAB>ack time)")
+    p.add_argument("--run-id", default=None, help="prefix of the event ids (default: random)")
+    p.add_argument("--no-verify", action="store_true", help="skip the /stats check (other publishers running)")
+    p.add_argument("--seed", type=int, default=None)
+    args = p.parse_args(argv)
+    if not 0 <= args.duplicate_rate < 1:
+        p.error("--duplicate-rate must be in [0, 1)")
+    if args.events < 1 or args.batch_size < 1 or args.concurrency < 1 or args.topics < 1:
+        p.error("--events, --batch-size, --concurrency and --topics must be positive")
+    return args
+
+
+def make_events(total, duplicate_rate, topics, run_id, rng):
+    """Unique events plus duplicates of them, shuffled; returns (events, unique count)."""
+    unique_count = max(1, round(total * (1 - duplicate_rate)))
+    uniques = [
+        {"topic": f"topic-{i % topics}", "event_id": f"{run_id}-{i}", "source": "publisher", "payload": {"n": i}}
+        for i in range(unique_count)
+    ]
+    events = uniques + rng.choices(uniques, k=total - unique_count)
+    rng.shuffle(events)
+    return events, unique_count
+
+
+class Client:
+    """One persistent HTTP connection."""
+
+    def __init__(self, url, timeout):
+        parsed = urllib.parse.urlsplit(url)
+        self.host, self.port = parsed.hostname, parsed.port or 80
+        self.timeout = timeout
+        self.conn = None
+
+    def request(self, method, path, body=None):
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+            return response.status, response.read(), response.getheader("Retry-After")
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            self.conn = None
+            raise
+
+
+class Publisher:
+    def __init__(self, args):
+        self.args = args
+        self.lock = threading.Lock()
+        self.latencies = []
+        self.acked = 0
+        self.retried_requests = 0
+        self.failed = []
+        self.ack_file = open(args.ack_log, "a", encoding="utf-8") if args.ack_log else None  # noqa: SIM115
+
+    def send(self, client, batch, rng):
+        body = json.dumps(batch[0] if self.args.batch_size == 1 else batch).encode()
+        for attempt in range(self.args.retries + 1):
+            started = time.perf_counter()
+            try:
+                status, payload, retry_after = client.request("POST", "/publish", body)
+            except (OSError, http.client.HTTPException) as exc:
+                status, payload, retry_after = None, str(exc).encode(), None
+            if status == 202:
+                ack_time = time.time()
+                with self.lock:
+                    self.latencies.append(time.perf_counter() - started)
+                    self.acked += len(batch)
+                    if attempt:
+                        self.retried_requests += 1
+                    if self.ack_file:
+                        self.ack_file.writelines(f"{e['topic']}\t{e['event_id']}\t{ack_time:.3f}\n" for e in batch)
+                return
+            if status is not None and status not in (503, 429):
+                with self.lock:
+                    self.failed.append((status, payload[:300]))
+                return
+            delay = min(5.0, 0.1 * 2**attempt) * rng.uniform(0.5, 1.5)
+            if retry_after and retry_after.isdigit():
+                delay = max(delay, float(retry_after) * rng.uniform(0.5, 1.0))
+            time.sleep(delay)
+        with self.lock:
+            self.failed.append((status, b"gave up after retries: " + payload[:200]))
+
+    def run(self, events):
+        batches = [events[i : i + self.args.batch_size] for i in range(0, len(events), self.args.batch_size)]
+        cursor = iter(enumerate(batches))
+        cursor_lock = threading.Lock()
+        started = time.monotonic()
+
+        def worker(seed):
+            rng = random.Random(seed)
+            client = Client(self.args.url, self.args.timeout)
+            while True:
+                with cursor_lock:
+                    item = next(cursor, None)
+                if item is None:
+                    return
+                index, batch = item
+                if self.args.rate:
+                    # Fixed offered rate: each batch has its own send time.
+                    delay = started + index * self.args.batch_size / self.args.rate - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                self.send(client, batch, rng)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(self.args.concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if self.ack_file:
+            self.ack_file.close()
+        return time.monotonic() - started
+
+
+def get_stats(url, timeout):
+    status, body, _ = Client(url, timeout).request("GET", "/stats")
+    if status != 200:
+        raise RuntimeError(f"GET /stats answered {status}: {body[:200]!r}")
+    return json.loads(body)
+
+
+def percentile(values, q):
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rng = random.Random(args.seed)
+    run_id = args.run_id or uuid.uuid4().hex[:12]
+    events, unique_count = make_events(args.events, args.duplicate_rate, args.topics, run_id, rng)
+    before = None if args.no_verify else get_stats(args.url, args.timeout)
+    publisher = Publisher(args)
+    elapsed = publisher.run(events)
+    lat = publisher.latencies
+    print(f"run {run_id}: sent {len(events)} events ({unique_count} unique) in {elapsed:.2f} s")
+    print(f"throughput: {publisher.acked / elapsed:.0f} events/s acknowledged, {len(lat)} requests")
+    print(
+        "request latency ms: p50 {:.1f}  p95 {:.1f}  p99 {:.1f}  max {:.1f}".format(
+            *(1000 * percentile(lat, q) for q in (0.5, 0.95, 0.99, 1.0))
+        )
+    )
+    print(f"retried requests: {publisher.retried_requests}, failed requests: {len(publisher.failed)}")
+    ok = not publisher.failed
+    for status, body in publisher.failed[:5]:
+        print(f"  failed: {status} {body!r}")
+    if before is not None:
+        after = get_stats(args.url, args.timeout)
+        received = after["received"] - before["received"]
+        unique = after["unique_processed"] - before["unique_processed"]
+        duplicates = after["duplicate_dropped"] - before["duplicate_dropped"]
+        print(f"stats delta: received {received}, unique_processed {unique}, duplicate_dropped {duplicates}")
+        if unique != unique_count:
+            print(f"MISMATCH: {unique_count} unique events sent, unique_processed grew by {unique}")
+            ok = False
+        if publisher.retried_requests == 0 and received != len(events):
+            print(f"MISMATCH: {len(events)} events sent without retries, received grew by {received}")
+            ok = False
+        if received != unique + duplicates:
+            print("MISMATCH: received != unique_processed + duplicate_dropped")
+            ok = False
+    print("result: OK" if ok else "result: FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Per-process resources, created on first use: after gunicorn forks its workers."""
+
+import atexit
+import threading
+import time
+
+from . import db, schema
+from .ingest import IngestPool
+
+
+class Runtime:
+    def __init__(self, config):
+        self.config = config
+        self.started = time.time()
+        self._lock = threading.Lock()
+        self._ingest = None
+        self._reads = None
+        self._primary_reads = None
+
+    def _require_url(self):
+        if not self.config.get("DATABASE_URL"):
+            raise RuntimeError("AGGREGATOR_DATABASE_URL is not set")
+        return self.config["DATABASE_URL"]
+
+    @property
+    def ingest(self):
+        if self._ingest is None:
+            with self._lock:
+                if self._ingest is None:
+                    url = self._require_url()
+                    if self.config["AUTO_MIGRATE"]:
+                        self.migrate(url)
+                    pool = IngestPool(self.config)
+                    pool.start()
+                    atexit.register(pool.close)
+                    self._ingest = pool
+        return self._ingest
+
+    @property
+    def reads(self):
+        """Reads for /events and /stats: the replica URL when configured."""
+        if self._reads is None:
+            with self._lock:
+                if self._reads is None:
+                    url = self.config.get("READ_DATABASE_URL") or self._require_url()
+                    self._reads = db.ReadPool(url, self.config["READ_POOL_SIZE"], self.config["CONNECT_TIMEOUT"])
+        return self._reads
+
+    @property
+    def primary_reads(self):
+        """Reads that must come from the primary (/replication, /ready)."""
+        if not self.config.get("READ_DATABASE_URL"):
+            return self.reads
+        if self._primary_reads is None:
+            with self._lock:
+                if self._primary_reads is None:
+                    self._primary_reads = db.ReadPool(self._require_url(), 2, self.config["CONNECT_TIMEOUT"])
+        return self._primary_reads
+
+    def migrate(self, url=None):
+        conn = db.connect(url or self._require_url(), self.config["CONNECT_TIMEOUT"])
+        try:
+            return schema.migrate(conn)
+        finally:
+            conn.close()
+
+    def close(self):
+        if self._ingest is not None:
+            self._ingest.close()
+        for pool in (self._reads, self._primary_reads):
+            if pool is not None:
+                pool.close()

@@ -1,0 +1,344 @@
+"""Throughput benchmark of the aggregator against its direct-write ceiling.
+
+    python bench/ingest.py            (make bench)
+
+Starts a PostgreSQL server (fsync and synchronous_commit on) and the app under
+gunicorn on loopback, then measures in the same run:
+  1. the ceiling: the fastest direct write of the same events into the same table,
+     no HTTP, two writers (multi-row INSERT ... ON CONFLICT, and COPY into a staging
+     table + INSERT ... SELECT ... ON CONFLICT);
+  2. batched publish: 500 events per request, 8 concurrent clients, and the app's RSS;
+  3. single-event publish: one event per request, 64 concurrent clients (wrk);
+  4. latency of single-event publishes at a fixed 1,000 events/s offered.
+Prints each figure and its ratio to the ceiling or to the reference design.
+"""
+
+import argparse
+import http.client
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import orjson
+import psycopg2
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "app"))
+
+from aggregator import schema  # noqa: E402
+from pgserver import PgServer, free_port  # noqa: E402
+
+REFERENCE_EVENTS_PER_SECOND = 168
+
+
+def make_events(n, tag):
+    return [
+        {
+            "topic": f"topic-{i % 8}",
+            "event_id": f"{tag}-{i}",
+            "source": "bench",
+            "timestamp": "2026-11-22T00:00:00+00:00",
+            "payload": {"n": i, "msg": "x" * 40},
+        }
+        for i in range(n)
+    ]
+
+
+def run_writers(n_writers, work):
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(n_writers)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
+def ceiling_multirow(url, events, batch=500, writers=2):
+    chunks = [events[i : i + batch] for i in range(0, len(events), batch)]
+
+    def work(w):
+        conn = psycopg2.connect(url)
+        with conn.cursor() as cur:
+            for chunk in chunks[w::writers]:
+                values = [
+                    (e["topic"], e["event_id"], e["timestamp"], e["source"], orjson.dumps(e["payload"]).decode())
+                    for e in chunk
+                ]
+                args = ",".join(cur.mogrify("(%s,%s,%s,%s,%s)", v).decode() for v in values)
+                cur.execute(
+                    "INSERT INTO events (topic, event_id, ts, source, payload) VALUES "
+                    + args
+                    + " ON CONFLICT (topic, event_id) DO NOTHING"
+                )
+                conn.commit()
+        conn.close()
+
+    return len(events) / run_writers(writers, work)
+
+
+def ceiling_copy(url, events, batch=500, writers=2):
+    chunks = [events[i : i + batch] for i in range(0, len(events), batch)]
+
+    def work(w):
+        conn = psycopg2.connect(url)
+        with conn.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE staging (topic text, event_id text, ts timestamptz, source text, payload jsonb)"
+            )
+            for chunk in chunks[w::writers]:
+                buf = io.StringIO()
+                for e in chunk:
+                    payload = orjson.dumps(e["payload"]).decode().replace("\\", "\\\\")
+                    buf.write(f"{e['topic']}\t{e['event_id']}\t{e['timestamp']}\t{e['source']}\t{payload}\n")
+                buf.seek(0)
+                cur.copy_from(buf, "staging")
+                cur.execute("INSERT INTO events SELECT *, now() FROM staging ON CONFLICT (topic, event_id) DO NOTHING")
+                cur.execute("TRUNCATE staging")
+                conn.commit()
+        conn.close()
+
+    return len(events) / run_writers(writers, work)
+
+
+def reset(url):
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        cur.execute("TRUNCATE events, counter_shards, topic_counter_shards")
+        cur.execute("CHECKPOINT")
+    conn.close()
+
+
+def post_bodies(port, bodies, concurrency):
+    """Send pre-serialized bodies over persistent connections; returns (seconds, failures)."""
+    cursor = iter(bodies)
+    lock = threading.Lock()
+    failures = []
+
+    def work(_):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while True:
+            with lock:
+                body = next(cursor, None)
+            if body is None:
+                break
+            conn.request("POST", "/publish", body=body, headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 202:
+                failures.append(response.status)
+        conn.close()
+
+    return run_writers(concurrency, work), failures
+
+
+def process_tree_rss(pid):
+    """Sum of VmRSS (MiB) of a process and its children."""
+    pids = [pid]
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    pids += [int(p) for p in children]
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        except (OSError, AttributeError):
+            pass
+    return total / 1024
+
+
+def fixed_rate_latencies(port, rate, seconds, concurrency=32):
+    """Open-loop load: each request has a scheduled send time; latency counts from it."""
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.2
+    latencies, lock = [], threading.Lock()
+    tag = uuid.uuid4().hex[:8]
+
+    def work(w):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for i in range(w, total, concurrency):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            body = orjson.dumps({"topic": "latency", "event_id": f"{tag}-{i}"})
+            conn.request("POST", "/publish", body=body, headers={"Content-Type": "application/json"})
+            conn.getresponse().read()
+            with lock:
+                latencies.append(time.perf_counter() - scheduled)
+        conn.close()
+
+    elapsed = run_writers(concurrency, work)
+    latencies.sort()
+    return {
+        q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 for q in (0.5, 0.95, 0.99)
+    }, total / elapsed
+
+
+def wrk_single(port, seconds, connections):
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            os.path.join(HERE, "single_event.lua"),
+            f"http://127.0.0.1:{port}/publish",
+            "--",
+            uuid.uuid4().hex[:8],
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(\w+)", out)
+    return rps, int(non2xx.group(1)) if non2xx else 0, f"{p99.group(1)}{p99.group(2)}" if p99 else "?"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000, help="events for the ceiling and batched runs")
+    parser.add_argument("--seconds", type=int, default=15, help="duration of the single-event runs")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=32, help="gunicorn threads per worker")
+    args = parser.parse_args()
+
+    server = PgServer()
+    server.init()
+    server.start()
+    url = server.url()
+    conn = psycopg2.connect(url)
+    schema.migrate(conn)
+    with conn.cursor() as cur:
+        cur.execute("SHOW fsync")
+        fsync = cur.fetchone()[0]
+        cur.execute("SHOW synchronous_commit")
+        sync_commit = cur.fetchone()[0]
+    conn.close()
+    print(f"PostgreSQL on loopback: fsync={fsync} synchronous_commit={sync_commit}; {os.cpu_count()} cores")
+    gunicorn = None
+    try:
+        events = make_events(args.events, "ceiling")
+        multirow = ceiling_multirow(url, events)
+        reset(url)
+        copy = ceiling_copy(url, events)
+        reset(url)
+        ceiling = max(multirow, copy)
+        print(f"ceiling, direct multi-row INSERT ON CONFLICT, 2 writers: {multirow:9.0f} events/s")
+        print(f"ceiling, direct COPY + INSERT SELECT ON CONFLICT, 2 writers: {copy:9.0f} events/s")
+
+        port = free_port()
+        env = dict(os.environ, AGGREGATOR_DATABASE_URL=url, AGGREGATOR_AUTO_MIGRATE="false")
+        gunicorn = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(args.workers),
+                "--threads",
+                str(args.threads),
+                "--worker-class",
+                "gthread",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--backlog",
+                "2048",
+                "aggregator:create_app()",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                c.request("GET", "/ready")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        # Warm up every worker's pool before timing.
+        post_bodies(port, [orjson.dumps(make_events(10, f"warm{i}")) for i in range(40)], 8)
+
+        events = make_events(args.events, "batched")
+        bodies = [orjson.dumps(events[i : i + 500]) for i in range(0, len(events), 500)]
+        rss_peak = [process_tree_rss(gunicorn.pid)]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                rss_peak.append(process_tree_rss(gunicorn.pid))
+                time.sleep(0.2)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        seconds, failures = post_bodies(port, bodies, 8)
+        stop.set()
+        sampler.join()
+        batched = len(events) / seconds
+        print(
+            f"batched publish, 500/request, 8 clients:     {batched:9.0f} events/s "
+            f"= {batched / ceiling:.0%} of the ceiling, {len(failures)} failed requests"
+        )
+        print(f"app RSS under batched load (gunicorn master + workers): peak {max(rss_peak):.0f} MiB")
+
+        rps, non2xx, p99 = wrk_single(port, args.seconds, 64)
+        print(
+            f"single-event publish, 64 clients (wrk):       {rps:9.0f} events/s "
+            f"= {rps / REFERENCE_EVENTS_PER_SECOND:.1f}x the reference design's 168/s, {non2xx} non-2xx, p99 {p99}"
+        )
+
+        quantiles, achieved = fixed_rate_latencies(port, 1000, args.seconds)
+        print(
+            f"single-event latency at 1000 events/s offered ({achieved:.0f}/s achieved): "
+            f"p50 {quantiles[0.5]:.1f} ms, p95 {quantiles[0.95]:.1f} ms, p99 {quantiles[0.99]:.1f} ms"
+        )
+
+        conn = psycopg2.connect(url)
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT sum(received), sum(unique_processed), sum(duplicate_dropped), sum(batches) FROM counter_shards"
+            )
+            received, unique, dup, batches = cur.fetchone()
+            cur.execute("SELECT count(*) FROM events")
+            rows = cur.fetchone()[0]
+        conn.close()
+        print(
+            f"stats: received {received}, unique {unique}, duplicates {dup}, rows {rows}, batches {batches} "
+            f"({received / batches:.1f} events per commit)"
+        )
+        ok = received == unique + dup and unique == rows
+        print("invariant received == unique + duplicates and unique == rows:", "OK" if ok else "VIOLATED")
+        print(
+            json.dumps(
+                {
+                    "ceiling": round(ceiling),
+                    "batched": round(batched),
+                    "batched_ratio": round(batched / ceiling, 3),
+                    "single": round(rps),
+                    "p99_ms_at_1000": round(quantiles[0.99], 1),
+                    "rss_mib": round(max(rss_peak)),
+                }
+            )
+        )
+        return 0 if ok and not failures and not non2xx else 1
+    finally:
+        if gunicorn:
+            gunicorn.terminate()
+            gunicorn.wait(30)
+        server.destroy()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+import pathlib
+import sys
+import uuid
+
+import psycopg2
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+
+from aggregator import create_app, schema  # noqa: E402
+from pgserver import PgServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    server = PgServer()
+    server.init()
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def database_url(pg_server):
+    """A fresh database per test, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    admin_sql(pg_server, f"CREATE DATABASE {name}")
+    # Deployments run the migration once before starting the app; so do the tests.
+    conn = psycopg2.connect(pg_server.url(name))
+    schema.migrate(conn)
+    conn.close()
+    yield pg_server.url(name)
+    # A fresh connection: a test may have restarted the server.
+    admin_sql(pg_server, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def admin_sql(server, statement):
+    conn = psycopg2.connect(server.url())
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def make_app(database_url):
+    apps = []
+
+    def factory(**overrides):
+        app = create_app({"DATABASE_URL": database_url, "TESTING": True, **overrides})
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.extensions["aggregator"].close()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def sql(database_url):
+    """Run a query directly against the test database."""
+
+    def run(query, params=None):
+        conn = psycopg2.connect(database_url)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(query, params)
+                return cur.fetchall() if cur.description else None
+        finally:
+            conn.close()
+
+    return run

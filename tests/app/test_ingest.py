@@ -1,0 +1,96 @@
+"""The ingestion pool: bounded queue, group commit, isolation of a refused request."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import orjson
+import pytest
+from aggregator.ingest import BatchQueue, IngestPool, QueueFull, Rejected, Submission, credit
+
+
+def row(topic, event_id, ts="2026-01-01T00:00:00+00:00"):
+    return orjson.dumps({"topic": topic, "event_id": event_id, "ts": ts, "source": None, "payload": None})
+
+
+def test_queue_refuses_beyond_capacity_but_always_takes_one_request():
+    queue = BatchQueue(capacity=5)
+    queue.put(Submission([("t", str(i)) for i in range(8)], []))  # empty queue: accepted
+    with pytest.raises(QueueFull):
+        queue.put(Submission([("t", "x")], []))
+    assert queue.depth == 8
+
+
+def test_take_gathers_many_submissions_up_to_the_event_limit():
+    queue = BatchQueue(capacity=1000)
+    for i in range(10):
+        queue.put(Submission([("t", f"{i}-{j}") for j in range(3)], []))
+    batch = queue.take(max_events=7, max_wait=0)
+    assert [len(s.keys) for s in batch] == [3, 3]
+    assert queue.depth == 24
+
+
+def test_credit_goes_to_the_first_submission_carrying_a_key():
+    first, second = Submission([("t", "a"), ("t", "b")], []), Submission([("t", "a"), ("t", "c")], [])
+    credit([first, second], {("t", "a"), ("t", "b"), ("t", "c")})
+    assert (first.unique, first.duplicates, second.unique, second.duplicates) == (2, 0, 1, 1)
+
+
+@pytest.fixture
+def pool(app):
+    pool = IngestPool({**app.config, "BATCH_MAX_WAIT_MS": 20})
+    pool.start()
+    yield pool
+    pool.close()
+
+
+def test_concurrent_requests_are_group_committed(pool, sql):
+    barrier = threading.Barrier(40)
+
+    def submit(i):
+        barrier.wait()
+        return pool.submit([("g", str(i))], [row("g", str(i))], timeout=30)
+
+    with ThreadPoolExecutor(40) as executor:
+        results = list(executor.map(submit, range(40)))
+    assert results == [(1, 0)] * 40
+    batches = sql("SELECT sum(batches) FROM counter_shards")[0][0]
+    assert batches < 40, f"expected requests to share commits, found {batches} batches for 40 requests"
+
+
+def test_a_refused_request_writes_nothing_and_does_not_fail_its_batch_mates(pool, sql):
+    good = [("ok", str(i)) for i in range(5)]
+    bad_keys = [("bad", "1"), ("bad", "2")]
+    bad_rows = [row("bad", "1"), row("bad", "2", ts="not a timestamp")]
+    outcomes = {}
+
+    def submit(name, keys, rows):
+        try:
+            outcomes[name] = pool.submit(keys, rows, timeout=30)
+        except Rejected as exc:
+            outcomes[name] = exc
+
+    threads = [
+        threading.Thread(target=submit, args=("good", good, [row(*k) for k in good])),
+        threading.Thread(target=submit, args=("bad", bad_keys, bad_rows)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes["good"] == (5, 0)
+    assert isinstance(outcomes["bad"], Rejected)
+    assert sql("SELECT topic, count(*) FROM events GROUP BY topic") == [("ok", 5)]
+    assert sql("SELECT sum(received), sum(unique_processed) FROM counter_shards") == [(5, 5)]
+
+
+def test_close_drains_the_queue(app, sql):
+    pool = IngestPool(app.config)
+    pool.start()
+    with ThreadPoolExecutor(8) as executor:
+        futures = [executor.submit(pool.submit, [("d", str(i))], [row("d", str(i))], 30) for i in range(200)]
+        pool_closer = threading.Timer(0.05, pool.close)
+        pool_closer.start()
+        results = [f.exception() or f.result() for f in futures]
+    pool_closer.join()
+    acknowledged = sum(1 for r in results if r == (1, 0))
+    assert sql("SELECT count(*) FROM events")[0][0] == acknowledged

@@ -1,0 +1,54 @@
+"""The publisher against the app served over real HTTP."""
+
+import threading
+
+import pytest
+from aggregator import publisher
+from werkzeug.serving import make_server
+
+
+@pytest.fixture
+def served(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_publisher_sends_duplicates_and_verifies_stats(served, sql, tmp_path, capsys):
+    ack_log = tmp_path / "acks.tsv"
+    code = publisher.main(
+        [
+            "--url",
+            served,
+            "--events",
+            "1000",
+            "--batch-size",
+            "50",
+            "--concurrency",
+            "4",
+            "--ack-log",
+            str(ack_log),
+            "--seed",
+            "1",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "result: OK" in out
+    lines = ack_log.read_text().splitlines()
+    assert len(lines) == 1000
+    acked = {tuple(line.split("\t")[:2]) for line in lines}
+    assert len(acked) == 700
+    assert sql("SELECT count(*) FROM events")[0][0] == 700
+
+
+def test_publisher_detects_a_mismatch(served, client, capsys):
+    # Events already stored turn this run's "unique" events into duplicates.
+    client.post("/publish", json=[{"topic": "topic-0", "event_id": "fixed-0"}])
+    code = publisher.main(
+        ["--url", served, "--events", "10", "--batch-size", "1", "--run-id", "fixed", "--topics", "1"]
+    )
+    assert code == 1
+    assert "MISMATCH" in capsys.readouterr().out

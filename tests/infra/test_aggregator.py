@@ -1,0 +1,81 @@
+"""The deployed aggregator: exact stats, rows on every node, dedup across a restart."""
+
+import json
+import time
+import urllib.request
+import uuid
+
+from lab import ADDRESSES, PG_NODES, node, query, secret, wait_for
+
+API = "http://127.0.0.1:8080"
+
+
+def call(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(API + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)
+
+
+def stored_on(name, topic):
+    rows = query(
+        ADDRESSES[name],
+        5432,
+        "SELECT count(*) FROM events WHERE topic = %s",
+        (topic,),
+        user="aggregator",
+        password=secret("postgres_app"),
+        dbname="aggregator",
+    )
+    return rows[0][0]
+
+
+def test_aggregator_running_and_enabled():
+    service = node("app1").service("aggregator")
+    assert service.is_running, "aggregator on app1: expected running, found stopped"
+    assert service.is_enabled, "aggregator on app1: expected enabled, found disabled"
+
+
+def test_publish_with_duplicates_gives_exact_stats_and_rows_on_every_node():
+    topic = f"infra-{uuid.uuid4().hex[:8]}"
+    events = [{"topic": topic, "event_id": str(i % 70)} for i in range(100)]  # 70 unique, 30 duplicates
+    before = call("GET", "/stats")[1]
+    status, body = call("POST", "/publish", events)
+    assert status == 202, f"expected 202, found {status}: {body}"
+    assert (body["unique"], body["duplicates"]) == (70, 30), f"expected 70 unique / 30 duplicates, found {body}"
+    after = call("GET", "/stats")[1]
+    delta = {k: after[k] - before[k] for k in ("received", "unique_processed", "duplicate_dropped")}
+    assert delta == {"received": 100, "unique_processed": 70, "duplicate_dropped": 30}, f"stats delta {delta}"
+    assert after["per_topic"][topic] == 70
+    for name in PG_NODES:
+        assert wait_for(lambda name=name: stored_on(name, topic) == 70, timeout=5), (
+            f"{name}: expected 70 rows of {topic} within 5 s, found {stored_on(name, topic)}"
+        )
+
+
+def test_duplicate_after_restart_is_still_dropped():
+    topic = f"restart-{uuid.uuid4().hex[:8]}"
+    assert call("POST", "/publish", {"topic": topic, "event_id": "once"})[1]["unique"] == 1
+    node("app1").check_output("systemctl restart aggregator")
+
+    def ready():
+        try:
+            return call("GET", "/ready")[0] == 200
+        except OSError:
+            time.sleep(0.2)
+            return False
+
+    assert wait_for(ready, timeout=30), "aggregator not ready within 30 s after restart"
+    status, body = call("POST", "/publish", {"topic": topic, "event_id": "once"})
+    assert (status, body["unique"], body["duplicates"]) == (202, 0, 1), f"expected a dropped duplicate, found {body}"
+
+
+def test_replication_endpoint_sees_the_cluster():
+    status, body = call("GET", "/replication")
+    assert status == 200 and body["primary"] is True, body
+    assert len(body["standbys"]) == 2, f"expected 2 standbys, found {body['standbys']}"
+    assert all(s["status"] == "HEALTHY" for s in body["standbys"]), body["standbys"]
+    assert len(body["patroni"]["members"]) == 3, body["patroni"]
