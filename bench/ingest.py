@@ -14,6 +14,7 @@ Prints each figure and its ratio to the ceiling or to the reference design.
 """
 
 import argparse
+import asyncio
 import http.client
 import io
 import json
@@ -107,6 +108,15 @@ def ceiling_copy(url, events, batch=500, writers=2):
     return len(events) / run_writers(writers, work)
 
 
+def events_per_commit(url):
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT sum(received)::float8 / greatest(sum(batches), 1) FROM counter_shards")
+        value = cur.fetchone()[0] or 0.0
+    conn.close()
+    return value
+
+
 def reset(url):
     conn = psycopg2.connect(url)
     with conn, conn.cursor() as cur:
@@ -153,52 +163,49 @@ def process_tree_rss(pid):
     return total / 1024
 
 
-def fixed_rate_latencies(port, rate, seconds, concurrency=32):
-    """Open-loop load: each request has a scheduled send time; latency counts from it."""
+def fixed_rate_latencies(port, rate, seconds, connections=32):
+    """Open-loop load from one asyncio thread (no GIL contention in the client): every
+    request has a scheduled send time and its latency counts from that time."""
+    return asyncio.run(_fixed_rate(port, rate, seconds, connections))
+
+
+async def _fixed_rate(port, rate, seconds, connections):
     total = int(rate * seconds)
-    start = time.perf_counter() + 0.2
-    latencies, lock = [], threading.Lock()
     tag = uuid.uuid4().hex[:8]
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.2
+    latencies = []
 
-    def work(w):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        for i in range(w, total, concurrency):
+    async def connection(c):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for i in range(c, total, connections):
             scheduled = start + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
+            await asyncio.sleep(max(0.0, scheduled - loop.time()))
             body = orjson.dumps({"topic": "latency", "event_id": f"{tag}-{i}"})
-            conn.request("POST", "/publish", body=body, headers={"Content-Type": "application/json"})
-            conn.getresponse().read()
-            with lock:
-                latencies.append(time.perf_counter() - scheduled)
-        conn.close()
+            writer.write(
+                b"POST /publish HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            headers = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length:\s*(\d+)", headers).group(1))
+            await reader.readexactly(length)
+            latencies.append(loop.time() - scheduled)
+        writer.close()
 
-    elapsed = run_writers(concurrency, work)
+    began = loop.time()
+    await asyncio.gather(*(connection(c) for c in range(connections)))
+    elapsed = loop.time() - began
     latencies.sort()
-    return {
-        q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 for q in (0.5, 0.95, 0.99)
-    }, total / elapsed
+    quantiles = {q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 for q in (0.5, 0.95, 0.99)}
+    return quantiles, total / elapsed
 
 
-def wrk_single(port, seconds, connections):
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            os.path.join(HERE, "single_event.lua"),
-            f"http://127.0.0.1:{port}/publish",
-            "--",
-            uuid.uuid4().hex[:8],
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+def wrk_single(port, seconds, connections, path="/publish"):
+    script = ["-s", os.path.join(HERE, "single_event.lua")] if path == "/publish" else []
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *script]
+    command += [f"http://127.0.0.1:{port}{path}", "--", uuid.uuid4().hex[:8]]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(\w+)", out)
@@ -270,6 +277,8 @@ def main():
                 time.sleep(0.1)
         # Warm up every worker's pool before timing.
         post_bodies(port, [orjson.dumps(make_events(10, f"warm{i}")) for i in range(40)], 8)
+        # Every phase starts from an empty table right after a checkpoint, like the ceiling.
+        reset(url)
 
         events = make_events(args.events, "batched")
         bodies = [orjson.dumps(events[i : i + 500]) for i in range(0, len(events), 500)]
@@ -293,12 +302,18 @@ def main():
         )
         print(f"app RSS under batched load (gunicorn master + workers): peak {max(rss_peak):.0f} MiB")
 
+        # Same-run baseline: the same gunicorn + Flask answering a request that does nothing.
+        baseline, _, _ = wrk_single(port, args.seconds, 64, path="/health")
+        print(f"baseline: GET /health (does nothing), 64 clients (wrk): {baseline:9.0f} requests/s")
+        reset(url)
         rps, non2xx, p99 = wrk_single(port, args.seconds, 64)
         print(
             f"single-event publish, 64 clients (wrk):       {rps:9.0f} events/s "
             f"= {rps / REFERENCE_EVENTS_PER_SECOND:.1f}x the reference design's 168/s, {non2xx} non-2xx, p99 {p99}"
         )
 
+        print(f"  single-event group commit: {events_per_commit(url):.1f} events per commit")
+        reset(url)
         quantiles, achieved = fixed_rate_latencies(port, 1000, args.seconds)
         print(
             f"single-event latency at 1000 events/s offered ({achieved:.0f}/s achieved): "
