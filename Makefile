@@ -6,13 +6,15 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PGHA_SECRETS_DIR ?= $(CURDIR)/inventory/lab/.secrets
 
-.PHONY: help venv docker lab lab-info lab-destroy switchover lint unit molecule test
+.PHONY: help venv docker lab lab-info lab-destroy switchover lint unit molecule test bench drill
 
 help:
 	@echo "make lab          build and start the container lab and run site.yml"
 	@echo "make test         lint, unit tests and molecule test (what CI runs)"
 	@echo "make lab-destroy  remove the lab containers, network and volumes"
 	@echo "make switchover   planned switchover through Patroni"
+	@echo "make bench        ingest benchmark against its direct-write ceiling"
+	@echo "make drill DRILL=crash-primary [RUNS=3] [SYNC_OFF=1]   failover drill (DRILL=all for every one)"
 
 venv: $(STAMP)
 
@@ -48,9 +50,18 @@ lint: venv
 	ansible-inventory -i inventory/production.example --graph >/dev/null
 
 unit: venv
-	pytest -q tests/unit tests/app
+	pytest -q tests/unit tests/app tests/drills
 
 molecule: venv docker
 	molecule test
 
 test: lint unit molecule
+
+bench: venv
+	command -v wrk >/dev/null || apt-get install -y -q wrk
+	python bench/ingest.py
+
+DRILL ?= all
+RUNS ?= 1
+drill: venv
+	python -m drills $(DRILL) --runs $(RUNS) $(if $(SYNC_OFF),--sync-off,)

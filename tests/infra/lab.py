@@ -64,3 +64,9 @@ def wait_for(predicate, timeout, interval=0.25):
         if result or time.monotonic() > deadline:
             return result
         time.sleep(interval)
+
+
+def assert_service_up(name, service):
+    unit = node(name).service(service)
+    assert unit.is_running, f"{service} on {name}: expected running, found stopped"
+    assert unit.is_enabled, f"{service} on {name}: expected enabled, found disabled"

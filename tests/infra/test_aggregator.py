@@ -5,7 +5,7 @@ import time
 import urllib.request
 import uuid
 
-from lab import ADDRESSES, PG_NODES, node, query, secret, wait_for
+from lab import ADDRESSES, PG_NODES, assert_service_up, node, query, secret, wait_for
 
 API = "http://127.0.0.1:8080"
 
@@ -34,9 +34,7 @@ def stored_on(name, topic):
 
 
 def test_aggregator_running_and_enabled():
-    service = node("app1").service("aggregator")
-    assert service.is_running, "aggregator on app1: expected running, found stopped"
-    assert service.is_enabled, "aggregator on app1: expected enabled, found disabled"
+    assert_service_up("app1", "aggregator")
 
 
 def test_publish_with_duplicates_gives_exact_stats_and_rows_on_every_node():

@@ -3,14 +3,12 @@
 import json
 
 import pytest
-from lab import PG_NODES, node
+from lab import PG_NODES, assert_service_up, node
 
 
 @pytest.mark.parametrize("name", PG_NODES)
 def test_etcd_service_running_and_enabled(name):
-    service = node(name).service("etcd")
-    assert service.is_running, f"etcd on {name}: expected running, found stopped"
-    assert service.is_enabled, f"etcd on {name}: expected enabled, found disabled"
+    assert_service_up(name, "etcd")
 
 
 def test_etcd_reports_three_healthy_members():

@@ -2,13 +2,21 @@
 
 import uuid
 
-from lab import ADDRESSES, BALANCER_HOST, PG_NODES, PRIMARY_PORT, REPLICA_PORT, leader_name, node, query, wait_for
+from lab import (
+    ADDRESSES,
+    BALANCER_HOST,
+    PG_NODES,
+    PRIMARY_PORT,
+    REPLICA_PORT,
+    assert_service_up,
+    leader_name,
+    query,
+    wait_for,
+)
 
 
 def test_haproxy_running_and_enabled():
-    service = node("app1").service("haproxy")
-    assert service.is_running, "haproxy on app1: expected running, found stopped"
-    assert service.is_enabled, "haproxy on app1: expected enabled, found disabled"
+    assert_service_up("app1", "haproxy")
 
 
 def test_primary_port_reaches_the_leader():

@@ -1,7 +1,7 @@
 """Patroni and streaming replication, checked on the real nodes."""
 
 import pytest
-from lab import PG_NODES, cluster, leader_name, node
+from lab import PG_NODES, assert_service_up, cluster, leader_name, node
 
 
 def psql(name, sql):
@@ -12,9 +12,7 @@ def psql(name, sql):
 
 @pytest.mark.parametrize("name", PG_NODES)
 def test_patroni_service_running_and_enabled(name):
-    service = node(name).service("patroni")
-    assert service.is_running, f"patroni on {name}: expected running, found stopped"
-    assert service.is_enabled, f"patroni on {name}: expected enabled, found disabled"
+    assert_service_up(name, "patroni")
 
 
 def test_one_leader_and_two_streaming_replicas():

@@ -15,6 +15,13 @@ from . import json_response, runtime
 bp = Blueprint("events", __name__)
 
 COLUMNS = "topic, event_id, ts, source, payload, received_at"
+# Query parameter -> SQL condition (the column indexes serve these).
+FILTERS = [
+    ("topic", "topic = %(topic)s"),
+    ("source", "source = %(source)s"),
+    ("since", "ts >= %(since)s"),
+    ("until", "ts < %(until)s"),
+]
 
 
 def encode_cursor(row):
@@ -42,18 +49,11 @@ def list_events():
     config = current_app.config
     limit = min(query.limit or config["EVENTS_LIMIT_DEFAULT"], config["EVENTS_LIMIT_MAX"])
     where, params = [], {"limit": limit + 1}
-    if query.topic is not None:
-        where.append("topic = %(topic)s")
-        params["topic"] = query.topic
-    if query.source is not None:
-        where.append("source = %(source)s")
-        params["source"] = query.source
-    if query.since is not None:
-        where.append("ts >= %(since)s")
-        params["since"] = query.since
-    if query.until is not None:
-        where.append("ts < %(until)s")
-        params["until"] = query.until
+    for field, condition in FILTERS:
+        value = getattr(query, field)
+        if value is not None:
+            where.append(condition)
+            params[field] = value
     if query.cursor is not None:
         params["c_ts"], params["c_topic"], params["c_id"] = decode_cursor(query.cursor)
         where.append("(ts, topic, event_id) > (%(c_ts)s, %(c_topic)s, %(c_id)s)")

@@ -1,0 +1,1 @@
+"""Failover drills: break the cluster under live ingest and check the invariants."""

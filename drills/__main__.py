@@ -1,0 +1,90 @@
+"""python -m drills <name|all> [--runs N] [--sync-off]: failover drills under live ingest."""
+
+import argparse
+import json
+import pathlib
+import statistics
+import sys
+
+from .cluster import REPO, Cluster
+from .faults import CATALOGUE, wait
+from .report import DEFAULT_DIR, markdown_table
+from .runner import Drill
+
+
+def set_synchronous_mode(cluster, enabled):
+    leader = cluster.leader()
+    status, body = cluster.patroni(leader, "/config", method="PATCH", body={"synchronous_mode": enabled}, timeout=10)
+    if status != 200:
+        raise RuntimeError(f"PATCH /config synchronous_mode={enabled} failed: {status} {body}")
+    wait(lambda: any(m["role"] == "sync_standby" for m in cluster.members()) == enabled, 30)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m drills", description=__doc__)
+    parser.add_argument("drill", help=f"one of {', '.join(CATALOGUE)}, or all")
+    parser.add_argument("--inventory", default=str(REPO / "inventory" / "lab"))
+    parser.add_argument("--runs", type=int, default=1, help="runs per drill")
+    parser.add_argument("--rate", type=float, default=200, help="offered events/s")
+    parser.add_argument(
+        "--sync-off", action="store_true", help="run with synchronous_mode off (loss is measured, not failed)"
+    )
+    parser.add_argument("--report-dir", default=str(DEFAULT_DIR))
+    args = parser.parse_args(argv)
+    names = list(CATALOGUE) if args.drill == "all" else [args.drill]
+    for name in names:
+        if name not in CATALOGUE:
+            parser.error(f"unknown drill {name!r}; choose from {', '.join(CATALOGUE)} or all")
+
+    cluster = Cluster.from_inventory(args.inventory)
+    if args.sync_off:
+        set_synchronous_mode(cluster, False)
+    results = []
+    try:
+        for name in names:
+            for run in range(args.runs):
+                print(f"=== {name} run {run + 1}/{args.runs}", flush=True)
+                result = Drill(cluster, name, rate=args.rate, report_dir=args.report_dir).run()
+                result["synchronous_mode"] = not args.sync_off
+                results.append(result)
+                print(markdown_table([result]), flush=True)
+                print(f"report: {result['report']}", flush=True)
+                for failure in result["failures"]:
+                    print(f"  FAILED: {failure}", flush=True)
+    finally:
+        if args.sync_off:
+            set_synchronous_mode(cluster, True)
+
+    summary = summarize(results)
+    folder = pathlib.Path(args.report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "latest-summary.md").write_text(markdown_table(results) + "\n" + summary)
+    (folder / "latest-results.json").write_text(json.dumps(results, indent=2, default=str))
+    print(summary)
+    failed = [r for r in results if not r["passed"] and not (args.sync_off and only_loss(r))]
+    return 1 if failed else 0
+
+
+def only_loss(result):
+    return all("acknowledged events lost" in f or "nodes_identical" in f for f in result["failures"])
+
+
+def summarize(results):
+    lines = [
+        "| drill | runs | downtime median s | downtime max s | acked lost | split-brain samples | rejoin max s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in dict.fromkeys(r["drill"] for r in results):
+        runs = [r for r in results if r["drill"] == name]
+        downtimes = [r["write_downtime_s"] for r in runs]
+        rejoins = [r["rejoin"]["seconds"] for r in runs if r["rejoin"]]
+        lines.append(
+            f"| {name} | {len(runs)} | {statistics.median(downtimes):.2f} | {max(downtimes):.2f} | "
+            f"{sum(r['acknowledged_lost'] for r in runs)} | {sum(r['split_brain_samples'] for r in runs)} | "
+            f"{max(rejoins) if rejoins else '-'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Turn samples and acknowledgements into the drill's figures (pure functions, tested)."""
+
+
+def longest_ack_gap(ack_times, start, end):
+    """Longest time without an acknowledgement in [start, end] (write downtime)."""
+    times = sorted(t for t in ack_times if start <= t <= end)
+    if not times:
+        return end - start
+    edges = [start, *times, end]
+    return max(b - a for a, b in zip(edges, edges[1:], strict=False))
+
+
+def split_brain_samples(samples):
+    """Samples where more than one node accepted writes or answered 200 on /primary."""
+    bad = []
+    for s in samples:
+        writable = [n for n, v in s["nodes"].items() if v.get("writable")]
+        primaries = [n for n, status in s["primary_api"].items() if status == 200]
+        if len(writable) > 1 or len(primaries) > 1:
+            bad.append({"t": s["t"], "writable": writable, "primary_api": primaries})
+    return bad
+
+
+def leader_changes(samples):
+    """[(time, leader)] each time the node answering /primary changes (None: no leader)."""
+    changes, current = [], object()
+    for s in samples:
+        primaries = [n for n, status in s["primary_api"].items() if status == 200]
+        leader = primaries[0] if len(primaries) == 1 else None
+        if leader != current:
+            changes.append((s["t"], leader))
+            current = leader
+    return changes
+
+
+def time_to_new_leader(samples, fault_time, old_leader):
+    """Seconds from the fault until a writable leader other than the old one (or the
+    old one again, after it dropped out) answers /primary."""
+    dropped = False
+    for t, leader in leader_changes(samples):
+        if t < fault_time:
+            continue
+        if leader is None or leader != old_leader:
+            dropped = True
+        if leader is not None and (leader != old_leader or dropped):
+            return t - fault_time, leader
+    return None, None
+
+
+def acks_per_bucket(ack_times, start, end, bucket=0.1):
+    count = int((end - start) / bucket + 1e-9) + 1  # tolerate float error in the division
+    buckets = [0] * count
+    for t in ack_times:
+        if start <= t <= end:
+            buckets[min(count - 1, int((t - start) / bucket + 1e-9))] += 1
+    return buckets
+
+
+def stale_samples(samples):
+    """Samples in which some node's state was unknown (its probe hung for over a second)."""
+    return sum(1 for s in samples if any(v.get("via") == "stale" for v in s["nodes"].values()))
+
+
+def longest_sampling_gap(samples):
+    times = [s["t"] for s in samples]
+    return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)

@@ -1,0 +1,80 @@
+"""Drill reports: JSON, a Markdown summary, and a PNG timeline."""
+
+import datetime
+import json
+import pathlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from . import analysis  # noqa: E402
+
+DEFAULT_DIR = pathlib.Path(__file__).resolve().parents[1] / "reports" / "drills"
+
+COLUMNS = [
+    ("drill", "drill"),
+    ("write downtime s", "write_downtime_s"),
+    ("to new leader s", "time_to_new_leader_s"),
+    ("failover", "failover"),
+    ("acked", "acknowledged"),
+    ("acked lost", "acknowledged_lost"),
+    ("split-brain samples", "split_brain_samples"),
+    ("rejoin s", None),
+    ("passed", "passed"),
+]
+
+
+def write_report(result, samples, ack_times, end_time, base=None):
+    stamp = datetime.datetime.fromtimestamp(result["fault_time"]).strftime("%Y%m%d-%H%M%S")
+    folder = pathlib.Path(base or DEFAULT_DIR) / f"{stamp}-{result['drill']}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(result, indent=2, default=str))
+    (folder / "samples.json").write_text(json.dumps(samples, default=str))
+    (folder / "summary.md").write_text(markdown_table([result]))
+    plot(result, samples, ack_times, end_time, folder / "timeline.png")
+    return str(folder)
+
+
+def row(result):
+    cells = []
+    for _, key in COLUMNS:
+        if key is None:
+            rejoin = result.get("rejoin")
+            cells.append("-" if not rejoin else f"{rejoin['seconds']}{' REINIT' if rejoin['reinit'] else ''}")
+        else:
+            cells.append(str(result.get(key)))
+    return "| " + " | ".join(cells) + " |"
+
+
+def markdown_table(results):
+    header = "| " + " | ".join(c for c, _ in COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
+    return header + "\n".join(row(r) for r in results) + "\n"
+
+
+def plot(result, samples, ack_times, end_time, path):
+    start = result["fault_time"] - 6
+    buckets = analysis.acks_per_bucket(ack_times, start, end_time)
+    xs = [i * 0.1 - 6 for i in range(len(buckets))]
+    fig, ax = plt.subplots(figsize=(11, 4))
+    ax.bar(xs, buckets, width=0.1, color="tab:blue", label="acknowledged events / 100 ms")
+    ax.axvline(0, color="red", linestyle="--", label="fault")
+    ax.axvline(result["heal_time"] - result["fault_time"], color="green", linestyle="--", label="heal")
+    ax.axvline(result["settle_time"] - result["fault_time"], color="gray", linestyle=":", label="settled")
+    top = max(buckets or [1])
+    for t, leader in analysis.leader_changes(samples):
+        if t >= start:
+            ax.annotate(
+                f"leader: {leader or 'none'}", (t - result["fault_time"], top), rotation=90, fontsize=8, va="top"
+            )
+    ax.set_xlabel("seconds from fault")
+    ax.set_ylabel("acks / 100 ms")
+    ax.set_title(
+        f"{result['drill']}: downtime {result['write_downtime_s']} s, lost {result['acknowledged_lost']}, "
+        f"split-brain samples {result['split_brain_samples']}"
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

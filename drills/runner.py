@@ -1,0 +1,237 @@
+"""Run one drill: load, fault, heal, settle, check, report."""
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+from . import analysis
+from .faults import CATALOGUE, wait
+from .sampler import Sampler
+
+WARMUP = 5  # seconds of load before the fault
+REJOIN_LIMIT = 60  # a lost node must stream again within this many seconds of returning
+
+
+class Drill:
+    def __init__(self, cluster, name, rate=200, settle_timeout=120, report_dir=None, log=print):
+        if name not in CATALOGUE:
+            raise ValueError(f"unknown drill {name!r}; choose from {', '.join(CATALOGUE)}")
+        self.cluster, self.fault, self.rate = cluster, CATALOGUE[name](), rate
+        self.settle_timeout, self.report_dir, self.log = settle_timeout, report_dir, log
+        self.run_id = f"drill-{name}-{uuid.uuid4().hex[:8]}"
+
+    def run(self):
+        cluster, fault = self.cluster, self.fault
+        if not wait(cluster.healthy, 60):
+            raise RuntimeError("the cluster is not healthy before the drill (one leader, all others streaming)")
+        members = cluster.members()
+        leader = next(m["name"] for m in members if m["role"] == "leader")
+        sync = next((m["name"] for m in members if m["role"] == "sync_standby"), None)
+        target = fault.target(cluster, leader, sync)
+        stats_before = _get_json(f"{cluster.api_url}/stats")
+        self.log(f"[{fault.name}] leader {leader}, sync standby {sync}, target {target}")
+
+        ack_log = f"/tmp/{self.run_id}.acks"
+        duration = WARMUP + fault.hold + 45
+        sampler = Sampler(cluster)
+        sampler.start()
+        load = self._start_load(ack_log, duration)
+        time.sleep(WARMUP)
+
+        fault_time = time.time()
+        fault.inject(cluster, target)
+        self.log(f"[{fault.name}] fault injected on {target}")
+        if fault.hold:
+            time.sleep(fault.hold)
+        heal_time = time.time()
+        fault.heal(cluster, target)
+        self.log(f"[{fault.name}] healed after {heal_time - fault_time:.1f} s")
+
+        rejoin = self._wait_rejoin(target, heal_time, fault_time) if fault.loses_node else None
+        settled = wait(cluster.healthy, self.settle_timeout)
+        settle_time = time.time()
+        self.log(
+            f"[{fault.name}] cluster {'settled' if settled else 'NOT settled'} after {settle_time - heal_time:.1f} s"
+        )
+        load_out = _finish(load, timeout=duration + 120)
+        sampler.stop()
+        end_time = time.time()
+
+        acks = _read_acks(ack_log)
+        ack_times = [t for _, _, t in acks]
+        new_leader_after, new_leader = analysis.time_to_new_leader(sampler.samples, fault_time, leader)
+        split = analysis.split_brain_samples(sampler.samples)
+        missing = self._missing(acks)
+        consistency = self._consistency(stats_before)
+        result = {
+            "drill": fault.name,
+            "run_id": self.run_id,
+            "leader_before": leader,
+            "target": target,
+            "leader_after": cluster.leader(),
+            "fault_time": fault_time,
+            "heal_time": heal_time,
+            "settle_time": settle_time,
+            "settled": settled,
+            "offered_rate": self.rate,
+            "acknowledged": len(acks),
+            "write_downtime_s": round(analysis.longest_ack_gap(ack_times, fault_time - 1, settle_time), 3),
+            "time_to_new_leader_s": None if new_leader_after is None else round(new_leader_after, 3),
+            "new_leader": new_leader,
+            "failover": cluster.leader() != leader,
+            "acknowledged_lost": len(missing),
+            "lost_examples": missing[:10],
+            "split_brain_samples": len(split),
+            "split_brain_examples": split[:5],
+            "samples": len(sampler.samples),
+            "longest_sampling_gap_s": round(analysis.longest_sampling_gap(sampler.samples), 3),
+            "stale_samples": analysis.stale_samples(sampler.samples),
+            "rejoin": rejoin,
+            "consistency": consistency,
+            "publisher": load_out[-1500:],
+        }
+        result["passed"], result["failures"] = self._verdict(result)
+        from .report import write_report
+
+        result["report"] = write_report(result, sampler.samples, ack_times, end_time, self.report_dir)
+        return result
+
+    def _start_load(self, ack_log, duration):
+        events = int(self.rate * duration)
+        cmd = [
+            sys.executable, "-m", "aggregator.publisher", "--url", self.cluster.api_url, "--events", str(events),
+            "--rate", str(self.rate), "--batch-size", "5", "--concurrency", "8", "--duplicate-rate", "0",
+            "--topics", "1", "--retries", "40", "--timeout", "45", "--ack-log", ack_log, "--run-id", self.run_id,
+            "--no-verify",
+        ]  # fmt: skip
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def _wait_rejoin(self, node, since, fault_time):
+        """Seconds from `since` until `node` streams again, and whether it was re-cloned
+        (Patroni logs a basebackup or reinitialize when it does)."""
+        streaming = wait(
+            lambda: (
+                any(
+                    m["name"] == node and m["role"] != "leader" and m["state"] == "streaming"
+                    for m in self.cluster.members()
+                )
+                or self.cluster.leader() == node
+            ),
+            REJOIN_LIMIT + 30,
+        )
+        seconds = time.time() - since
+        log = self.cluster.exec(
+            node, "journalctl", "-u", "patroni", "--since", f"@{int(fault_time)}", "--no-pager"
+        ).stdout
+        reinit = any(word in log for word in ("basebackup", "reinitializ", "bootstrap from"))
+        return {"node": node, "streaming": streaming, "seconds": round(seconds, 1), "reinit": reinit}
+
+    def _primary(self):
+        leader = self.cluster.leader()
+        return self.cluster.connect(self.cluster.nodes[leader])
+
+    def _missing(self, acks):
+        """Acknowledged events absent from the table after recovery."""
+        conn = self._primary()
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("CREATE TEMP TABLE acked (topic text, event_id text)")
+                cur.executemany("INSERT INTO acked VALUES (%s, %s)", [(t, e) for t, e, _ in acks])
+                cur.execute(
+                    "SELECT a.topic, a.event_id FROM acked a LEFT JOIN events e USING (topic, event_id) "
+                    "WHERE e.event_id IS NULL ORDER BY 2"
+                )
+                return [f"{t}/{e}" for t, e in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def _consistency(self, stats_before):
+        """/stats invariant, unique_processed == rows, and identical rows on every node."""
+        stats = _get_json(f"{self.cluster.api_url}/stats")
+        conn = self._primary()
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM events")
+            rows = cur.fetchone()[0]
+        conn.close()
+        digest_sql = (
+            "SELECT count(*), md5(string_agg(topic || '/' || event_id, ',' ORDER BY topic, event_id)) FROM events"
+        )
+
+        def digests():
+            found = {}
+            for name, address in self.cluster.nodes.items():
+                try:
+                    c = self.cluster.connect(address)
+                    with c, c.cursor() as cur:
+                        cur.execute(digest_sql)
+                        found[name] = list(cur.fetchone())
+                    c.close()
+                except Exception as exc:  # a node that is down reports why
+                    found[name] = [None, str(exc)[:80]]
+            return found
+
+        same = wait(lambda: len({tuple(v) for v in digests().values()}) == 1, 15)
+        return {
+            "received": stats["received"],
+            "unique_processed": stats["unique_processed"],
+            "duplicate_dropped": stats["duplicate_dropped"],
+            "rows": rows,
+            "stats_invariant": stats["received"] == stats["unique_processed"] + stats["duplicate_dropped"],
+            "unique_equals_rows": stats["unique_processed"] == rows,
+            "nodes_identical": same,
+            "node_digests": digests(),
+            "duplicates_during_drill": stats["duplicate_dropped"] - stats_before["duplicate_dropped"],
+        }
+
+    def _verdict(self, r):
+        failures = []
+        if not r["settled"]:
+            failures.append("cluster did not settle (one leader, all others streaming)")
+        if r["acknowledged_lost"]:
+            failures.append(f"{r['acknowledged_lost']} acknowledged events lost")
+        # A sampler that stalls could hide split brain: that alone fails the drill.
+        if r["longest_sampling_gap_s"] > 2.0:
+            failures.append(f"sampling stalled for {r['longest_sampling_gap_s']} s")
+        if r["split_brain_samples"]:
+            failures.append(f"{r['split_brain_samples']} split-brain samples")
+        if r["rejoin"] and (
+            not r["rejoin"]["streaming"] or r["rejoin"]["seconds"] > REJOIN_LIMIT or r["rejoin"]["reinit"]
+        ):
+            failures.append(f"rejoin failed: {r['rejoin']}")
+        c = r["consistency"]
+        if not (c["stats_invariant"] and c["unique_equals_rows"] and c["nodes_identical"]):
+            failures.append(f"consistency: {c}")
+        if self.fault.expect_failover is False and r["failover"]:
+            failures.append("unexpected failover")
+        if r["acknowledged"] == 0:
+            failures.append("no event was acknowledged")
+        return not failures, failures
+
+
+def _get_json(url):
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.load(response)
+
+
+def _finish(process, timeout):
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+    return out or ""
+
+
+def _read_acks(path):
+    acks = []
+    try:
+        with open(path) as f:
+            for line in f:
+                topic, event_id, t = line.rstrip("\n").split("\t")
+                acks.append((topic, event_id, float(t)))
+    except FileNotFoundError:
+        pass
+    return acks

@@ -1,0 +1,195 @@
+"""Samples every PostgreSQL node, Patroni and HAProxy's primary port every 200 ms.
+
+Each node has its own probe loop, so a node that hangs (cut off, crashed) never
+delays the others; a probe result older than STALE seconds counts as unknown.
+"""
+
+import socket
+import threading
+import time
+
+import psycopg2
+
+INTERVAL = 0.2
+STALE = 1.5
+PROBE = "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint())"
+UNKNOWN = {
+    "reachable": None,
+    "writable": None,
+    "timeline": None,
+    "via": "stale",
+    "primary_api": None,
+    "replica_api": None,
+}
+
+
+# Run inside a node when it cannot be reached over the network: recovery state,
+# timeline and Patroni's /primary and /replica answers, in one exec.
+INSIDE = """
+import subprocess, urllib.error, urllib.request
+sql = "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint())"
+pg = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-XAtF,", "-c", sql], capture_output=True, text=True)
+def status(path):
+    try:
+        return urllib.request.urlopen("http://127.0.0.1:8008" + path, timeout=0.3).status
+    except urllib.error.HTTPError as err:
+        return err.code
+    except Exception:
+        return None
+print(pg.stdout.strip() if pg.returncode == 0 else "", status("/primary"), status("/replica"), sep="|")
+"""
+
+
+class NodeProbe(threading.Thread):
+    """Probes one node in a loop over TCP; a node that cannot be reached (cut off from
+    the network) is probed from inside through the container engine, so an isolated
+    primary is still seen."""
+
+    def __init__(self, cluster, name, stop_event):
+        super().__init__(daemon=True)
+        self.cluster, self.name, self.stop_event = cluster, name, stop_event
+        self.conn = None
+        self.latest = None
+        self.inside = False  # probing through the container engine
+
+    def run(self):
+        while not self.stop_event.is_set():
+            started = time.time()
+            if self.inside and self._port_open():
+                self.inside = False
+            result = self._sample_inside() if self.inside else self._sample_tcp()
+            result["at"] = time.time()
+            self.latest = result
+            self.stop_event.wait(max(0.0, INTERVAL - (time.time() - started)))
+        if self.conn is not None:
+            self.conn.close()
+
+    def snapshot(self, now):
+        latest = self.latest
+        if latest is None or now - latest["at"] > STALE:
+            return dict(UNKNOWN)
+        return {k: v for k, v in latest.items() if k != "at"}
+
+    def _port_open(self):
+        try:
+            with socket.create_connection((self.cluster.nodes[self.name], 5432), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def _sample_tcp(self):
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = self.cluster.connect(self.cluster.nodes[self.name], timeout=1, dbname="postgres")
+                self.conn.autocommit = True
+            with self.conn.cursor() as cur:
+                cur.execute(PROBE)
+                in_recovery, timeline = cur.fetchone()
+            return {
+                "reachable": True,
+                "writable": not in_recovery,
+                "timeline": timeline,
+                "via": "tcp",
+                "primary_api": self.cluster.patroni(self.name, "/primary", timeout=0.3)[0],
+                "replica_api": self.cluster.patroni(self.name, "/replica", timeout=0.3)[0],
+            }
+        except psycopg2.Error:
+            if self.conn is not None:
+                self.conn.close()
+            self.conn = None
+            self.inside = self.cluster.lab
+        return self._sample_inside()
+
+    def _sample_inside(self):
+        unreachable = {
+            "reachable": False,
+            "writable": None,
+            "timeline": None,
+            "via": "none",
+            "primary_api": None,
+            "replica_api": None,
+        }
+        if not self.cluster.lab:
+            return unreachable
+        try:
+            out = self.cluster.exec(self.name, "python3", "-c", INSIDE, timeout=2)
+        except Exception:  # container stopped or exec timed out
+            return unreachable
+        if out.returncode != 0 or out.stdout.count("|") != 2:
+            return unreachable
+        pg, primary, replica = out.stdout.strip().split("|")
+        api = {
+            "primary_api": None if primary == "None" else int(primary),
+            "replica_api": None if replica == "None" else int(replica),
+        }
+        if "," not in pg:
+            return {**unreachable, **api, "via": "exec"}
+        in_recovery, timeline = pg.split(",")
+        return {"reachable": True, "writable": in_recovery == "f", "timeline": int(timeline), "via": "exec", **api}
+
+
+class HaproxyProbe(threading.Thread):
+    """Which node HAProxy's primary port reaches. Its own loop: a session to a primary
+    that was cut off hangs until HAProxy marks the server down."""
+
+    def __init__(self, cluster, stop_event):
+        super().__init__(daemon=True)
+        self.cluster, self.stop_event = cluster, stop_event
+        self.conn, self.latest, self.at = None, None, 0.0
+
+    def run(self):
+        while not self.stop_event.is_set():
+            started = time.time()
+            self.latest, self.at = self.backend(), time.time()
+            self.stop_event.wait(max(0.0, INTERVAL - (time.time() - started)))
+
+    def snapshot(self, now):
+        return self.latest if now - self.at <= STALE else None
+
+    def backend(self):
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = self.cluster.connect(self.cluster.balancer, port=5000, timeout=1, dbname="postgres")
+                self.conn.autocommit = True
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT host(inet_server_addr())")
+                address = cur.fetchone()[0]
+            return next((n for n, a in self.cluster.nodes.items() if a == address), address)
+        except psycopg2.Error:
+            if self.conn is not None:
+                self.conn.close()
+            self.conn = None
+            return None
+
+
+class Sampler(threading.Thread):
+    def __init__(self, cluster, interval=INTERVAL):
+        super().__init__(daemon=True)
+        self.cluster, self.interval = cluster, interval
+        self.samples = []
+        self._stop_event = threading.Event()
+        self._probes = {name: NodeProbe(cluster, name, self._stop_event) for name in cluster.nodes}
+        self._haproxy = HaproxyProbe(cluster, self._stop_event)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(10)
+        for probe in self._probes.values():
+            probe.join(5)
+
+    def run(self):
+        for probe in [*self._probes.values(), self._haproxy]:
+            probe.start()
+        while not self._stop_event.is_set():
+            started = time.time()
+            nodes = {name: probe.snapshot(started) for name, probe in self._probes.items()}
+            self.samples.append(
+                {
+                    "t": started,
+                    "nodes": nodes,
+                    "primary_api": {n: v.pop("primary_api") for n, v in nodes.items()},
+                    "replica_api": {n: v.pop("replica_api") for n, v in nodes.items()},
+                    "haproxy_primary": self._haproxy.snapshot(started),
+                }
+            )
+            self._stop_event.wait(max(0.0, self.interval - (time.time() - started)))

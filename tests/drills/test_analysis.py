@@ -1,0 +1,52 @@
+"""The drill figures computed from samples and acknowledgements."""
+
+from drills import analysis
+
+
+def sample(t, writable=(), primary=()):
+    nodes = ("pg1", "pg2", "pg3")
+    return {
+        "t": t,
+        "nodes": {n: {"writable": n in writable} for n in nodes},
+        "primary_api": {n: 200 if n in primary else 503 for n in nodes},
+    }
+
+
+def test_longest_ack_gap_includes_window_edges():
+    assert analysis.longest_ack_gap([1.0, 1.5, 4.0, 4.2], start=0.5, end=5.0) == 2.5
+    assert analysis.longest_ack_gap([], start=0.0, end=3.0) == 3.0
+    assert analysis.longest_ack_gap([1.0, 2.0], start=0.0, end=10.0) == 8.0
+
+
+def test_split_brain_counts_two_writable_nodes_or_two_primaries():
+    samples = [
+        sample(0, writable=["pg1"], primary=["pg1"]),
+        sample(1, writable=["pg1", "pg2"], primary=["pg2"]),
+        sample(2, writable=["pg2"], primary=["pg1", "pg2"]),
+        sample(3, writable=[], primary=[]),
+    ]
+    bad = analysis.split_brain_samples(samples)
+    assert [b["t"] for b in bad] == [1, 2]
+
+
+def test_leader_changes_and_time_to_new_leader():
+    samples = [sample(0, primary=["pg1"]), sample(1, primary=[]), sample(2, primary=[]), sample(3.5, primary=["pg2"])]
+    assert analysis.leader_changes(samples) == [(0, "pg1"), (1, None), (3.5, "pg2")]
+    seconds, leader = analysis.time_to_new_leader(samples, fault_time=0.5, old_leader="pg1")
+    assert (seconds, leader) == (3.0, "pg2")
+
+
+def test_same_leader_back_after_an_outage_counts_as_recovery():
+    samples = [sample(0, primary=["pg1"]), sample(1, primary=[]), sample(2.5, primary=["pg1"])]
+    assert analysis.time_to_new_leader(samples, fault_time=0.5, old_leader="pg1") == (2.0, "pg1")
+
+
+def test_acks_per_bucket():
+    assert analysis.acks_per_bucket([0.05, 0.06, 0.25], start=0.0, end=0.3) == [2, 0, 1, 0]
+
+
+def test_sampling_gaps_and_stale_samples_are_reported():
+    samples = [sample(0), sample(0.2), sample(3.0)]
+    samples[1]["nodes"]["pg1"]["via"] = "stale"
+    assert analysis.longest_sampling_gap(samples) == 2.8
+    assert analysis.stale_samples(samples) == 1

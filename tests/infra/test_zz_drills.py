@@ -1,0 +1,27 @@
+"""Failover drills on the converged lab (runs last: it breaks the cluster on purpose).
+
+Fails on any acknowledged loss, split-brain sample, failed rejoin or inconsistency;
+the write-downtime targets are printed, not asserted (a noisy shared machine).
+"""
+
+import pytest
+from lab import INVENTORY
+
+from drills.cluster import Cluster
+from drills.runner import Drill
+
+TARGETS = {"switchover": 5, "crash-primary": 30, "isolate-primary": 35}
+
+
+@pytest.mark.parametrize("name", list(TARGETS))
+def test_drill(name):
+    result = Drill(Cluster.from_inventory(INVENTORY), name).run()
+    print(
+        f"\n{name}: write downtime {result['write_downtime_s']} s (target <= {TARGETS[name]} s), "
+        f"new leader after {result['time_to_new_leader_s']} s, acknowledged {result['acknowledged']}, "
+        f"lost {result['acknowledged_lost']}, split-brain samples {result['split_brain_samples']}, "
+        f"rejoin {result['rejoin']}, report {result['report']}"
+    )
+    assert result["acknowledged_lost"] == 0, f"expected no acknowledged loss, found {result['lost_examples']}"
+    assert result["split_brain_samples"] == 0, f"expected no split brain, found {result['split_brain_examples']}"
+    assert result["passed"], f"expected every invariant to hold, found: {result['failures']}"
