@@ -1,5 +1,6 @@
 """Run one drill: load, fault, heal, settle, check, report."""
 
+import datetime
 import json
 import subprocess
 import sys
@@ -112,22 +113,25 @@ class Drill:
     def _wait_rejoin(self, node, since, fault_time):
         """Seconds from `since` until `node` streams again, and whether it was re-cloned
         (Patroni logs a basebackup or reinitialize when it does)."""
-        streaming = wait(
-            lambda: (
-                any(
-                    m["name"] == node and m["role"] != "leader" and m["state"] == "streaming"
-                    for m in self.cluster.members()
-                )
-                or self.cluster.leader() == node
-            ),
-            REJOIN_LIMIT + 30,
-        )
+        streaming = wait(lambda: self._streams_again(node, fault_time), REJOIN_LIMIT + 30)
         seconds = time.time() - since
         log = self.cluster.exec(
             node, "journalctl", "-u", "patroni", "--since", f"@{int(fault_time)}", "--no-pager"
         ).stdout
         reinit = any(word in log for word in ("basebackup", "reinitializ", "bootstrap from"))
         return {"node": node, "streaming": streaming, "seconds": round(seconds, 1), "reinit": reinit}
+
+    def _streams_again(self, node, fault_time):
+        """Asked of the node itself (etcd may still hold its old member entry): a
+        PostgreSQL started after the fault (crash, stop or demotion all restart it)
+        that streams from the leader, or leads."""
+        status, body = self.cluster.patroni(node, "/patroni")
+        if status != 200 or not body or body.get("state") != "running":
+            return False
+        if body.get("role") == "primary":
+            return True
+        started = datetime.datetime.fromisoformat(body.get("postmaster_start_time", "1970-01-01 00:00:00+00:00"))
+        return started.timestamp() >= fault_time and body.get("replication_state") == "streaming"
 
     def _primary(self):
         leader = self.cluster.leader()
