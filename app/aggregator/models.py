@@ -1,9 +1,21 @@
 """Request and response models: they validate input and generate the OpenAPI document."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+
+def _to_utc(value):
+    """PostgreSQL accepts offsets up to 15:59 and years 1..294276; UTC avoids both limits."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp out of range once converted to UTC") from None
+
+
+# ISO 8601 with an offset, stored and compared in UTC.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 Topic = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._:-]+$")]
 # PostgreSQL text cannot hold NUL characters.
@@ -23,7 +35,7 @@ class Event(BaseModel):
         validation_alias=AliasChoices("event_id", "id"),
         description="Deduplication key together with topic.",
     )
-    timestamp: AwareDatetime | None = Field(default=None, description="ISO 8601 with offset; receive time if absent.")
+    timestamp: Timestamp | None = Field(default=None, description="ISO 8601 with offset; receive time if absent.")
     source: str | None = Field(default=None, max_length=255, pattern=NO_NUL)
     payload: dict[str, Any] | None = Field(default=None, description="JSON object, at most 64 KiB serialized.")
 
@@ -57,8 +69,8 @@ class EventsQuery(BaseModel):
 
     topic: Topic | None = None
     source: str | None = Field(default=None, max_length=255, pattern=NO_NUL)
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Timestamp | None = None
+    until: Timestamp | None = None
     limit: int | None = Field(default=None, ge=1)
     cursor: str | None = Field(default=None, max_length=2048)
 

@@ -67,3 +67,19 @@ def test_bad_parameters_are_422_naming_the_field(client, query, field):
     r = client.get(f"/events?{query}")
     assert r.status_code == 422
     assert [d["field"] for d in r.json["details"]] == [field]
+
+
+def test_payload_numbers_jsonb_widens_are_returned(client):
+    # jsonb stores 1e20 as a 21-digit integer, wider than 64 bits.
+    assert (
+        client.post("/publish", json={"event_id": "big", "payload": {"n": 1e20, "x": [1.5, None]}}).status_code == 202
+    )
+    r = client.get("/events")
+    assert r.status_code == 200
+    assert r.json["events"][0]["payload"] == {"n": 100000000000000000000, "x": [1.5, None]}
+
+
+def test_offsets_postgresql_does_not_accept_are_converted(seeded):
+    # +16:00 is valid ISO 8601 but beyond PostgreSQL's 15:59: compared in UTC.
+    page = seeded.get("/events?since=2026-01-01T16:00:05%2B16:00&limit=3").json
+    assert ids(page) == ["e05", "e06", "e07"]

@@ -51,6 +51,20 @@ def test_timestamp_with_offset_is_kept(client, sql):
     ]
 
 
+def test_timestamp_offset_beyond_postgresql_range_is_stored_in_utc(client, sql):
+    assert (
+        client.post("/publish", json={"event_id": "far", "timestamp": "2026-01-02T16:00:00+16:00"}).status_code == 202
+    )
+    assert sql("SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM events") == [("2026-01-02 00:00",)]
+
+
+def test_timestamp_that_overflows_in_utc_is_422(client, sql):
+    r = client.post("/publish", json={"event_id": "early", "timestamp": "0001-01-01T00:00:00+01:00"})
+    assert r.status_code == 422
+    assert r.json["details"][0]["field"] == "timestamp"
+    assert stored(sql) == 0
+
+
 def test_fifty_threads_posting_the_same_event_store_it_once(client, sql):
     barrier = threading.Barrier(50)
 

@@ -14,7 +14,9 @@ from . import json_response, runtime
 
 bp = Blueprint("events", __name__)
 
-COLUMNS = "topic, event_id, ts, source, payload, received_at"
+# The payload goes out as the text PostgreSQL stored: exact (jsonb may hold numbers
+# no Python JSON encoder round-trips, e.g. 1e20 comes back as a 21-digit integer).
+COLUMNS = "topic, event_id, ts, source, payload::text, received_at"
 # Query parameter -> SQL condition (the column indexes serve these).
 FILTERS = [
     ("topic", "topic = %(topic)s"),
@@ -67,7 +69,14 @@ def list_events():
     more = len(rows) > limit
     rows = rows[:limit]
     events = [
-        {"topic": r[0], "event_id": r[1], "timestamp": r[2], "source": r[3], "payload": r[4], "received_at": r[5]}
+        {
+            "topic": r[0],
+            "event_id": r[1],
+            "timestamp": r[2],
+            "source": r[3],
+            "payload": orjson.Fragment(r[4] or "null"),
+            "received_at": r[5],
+        }
         for r in rows
     ]
     return json_response({"events": events, "next_cursor": encode_cursor(rows[-1]) if more else None})
