@@ -12,6 +12,9 @@ import psycopg2
 
 INTERVAL = 0.2
 STALE = 1.5
+# A "would accept writes" reading older than this is unknown: overlap between two
+# nodes is only claimed for readings taken at (nearly) the same time.
+WRITABLE_FRESH = 0.5
 PROBE = "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint())"
 UNKNOWN = {
     "reachable": None,
@@ -28,7 +31,6 @@ UNKNOWN = {
 INSIDE = """
 import subprocess, urllib.error, urllib.request
 sql = "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint())"
-pg = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-XAtF,", "-c", sql], capture_output=True, text=True)
 def status(path):
     try:
         return urllib.request.urlopen("http://127.0.0.1:8008" + path, timeout=0.3).status
@@ -36,7 +38,10 @@ def status(path):
         return err.code
     except Exception:
         return None
-print(pg.stdout.strip() if pg.returncode == 0 else "", status("/primary"), status("/replica"), sep="|")
+primary, replica = status("/primary"), status("/replica")
+# Last, so the caller's timestamp is closest to this reading.
+pg = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-XAtF,", "-c", sql], capture_output=True, text=True)
+print(pg.stdout.strip() if pg.returncode == 0 else "", primary, replica, sep="|")
 """
 
 
@@ -68,7 +73,10 @@ class NodeProbe(threading.Thread):
         latest = self.latest
         if latest is None or now - latest["at"] > STALE:
             return dict(UNKNOWN)
-        return {k: v for k, v in latest.items() if k != "at"}
+        result = {k: v for k, v in latest.items() if k not in ("at", "pg_at")}
+        if now - latest.get("pg_at", 0.0) > WRITABLE_FRESH:
+            result["writable"] = None
+        return result
 
     def _port_open(self):
         try:
@@ -85,11 +93,13 @@ class NodeProbe(threading.Thread):
             with self.conn.cursor() as cur:
                 cur.execute(PROBE)
                 in_recovery, timeline = cur.fetchone()
+            pg_at = time.time()
             return {
                 "reachable": True,
                 "writable": not in_recovery,
                 "timeline": timeline,
                 "via": "tcp",
+                "pg_at": pg_at,
                 "primary_api": self.cluster.patroni(self.name, "/primary", timeout=0.3)[0],
                 "replica_api": self.cluster.patroni(self.name, "/replica", timeout=0.3)[0],
             }
@@ -115,6 +125,7 @@ class NodeProbe(threading.Thread):
             out = self.cluster.exec(self.name, "python3", "-c", INSIDE, timeout=2)
         except Exception:  # container stopped or exec timed out
             return unreachable
+        pg_at = time.time()
         if out.returncode != 0 or out.stdout.count("|") != 2:
             return unreachable
         pg, primary, replica = out.stdout.strip().split("|")
@@ -125,7 +136,14 @@ class NodeProbe(threading.Thread):
         if "," not in pg:
             return {**unreachable, **api, "via": "exec"}
         in_recovery, timeline = pg.split(",")
-        return {"reachable": True, "writable": in_recovery == "f", "timeline": int(timeline), "via": "exec", **api}
+        return {
+            "reachable": True,
+            "writable": in_recovery == "f",
+            "timeline": int(timeline),
+            "via": "exec",
+            "pg_at": pg_at,
+            **api,
+        }
 
 
 class HaproxyProbe(threading.Thread):
