@@ -66,7 +66,9 @@ def main(argv=None):
 
 
 def only_loss(result):
-    return all("acknowledged events lost" in f or "nodes_identical" in f for f in result["failures"])
+    """Synchronous mode off may lose acknowledged writes (measured, not failed); any
+    other failure, consistency included, still fails the run."""
+    return all("acknowledged events lost" in f for f in result["failures"])
 
 
 def summarize(results):

@@ -21,13 +21,14 @@ class Cluster:
     api_url: str
     secrets: pathlib.Path
     lab: bool  # nodes are containers of the local lab
+    inventory: str = str(REPO / "inventory" / "lab")
     network: str = "pgha_lab"
     restapi_user: str = "patroni"
     passwords: dict = field(default_factory=dict)
 
     @classmethod
     def from_inventory(cls, inventory):
-        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
+        env = _ansible_env()
         out = subprocess.run(
             ["ansible-inventory", "-i", str(inventory), "--list"], capture_output=True, text=True, check=True, env=env
         ).stdout
@@ -44,6 +45,7 @@ class Cluster:
             api_url=f"http://{host}:8080",
             secrets=secrets,
             lab=lab,
+            inventory=str(inventory),
         )
 
     def secret(self, name):
@@ -110,11 +112,11 @@ class Cluster:
     def exec(self, name, *argv, timeout=30):
         if not self.lab:
             return subprocess.run(
-                ["ansible", name, "-m", "ansible.builtin.command", "-a", " ".join(argv)],
+                ["ansible", "-i", self.inventory, name, "-m", "ansible.builtin.command", "-a", " ".join(argv)],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
-                env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")),
+                env=_ansible_env(),
             )
         return subprocess.run(["docker", "exec", name, *argv], capture_output=True, text=True, timeout=timeout)
 
@@ -122,6 +124,10 @@ class Cluster:
         if not self.lab:
             raise RuntimeError("this fault needs the container lab (docker kill/network); run it on inventory/lab")
         return subprocess.run(["docker", *argv], capture_output=True, text=True, check=True, timeout=60)
+
+
+def _ansible_env():
+    return dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
 
 
 def _rendered(inventory, variable, hosts, env):
