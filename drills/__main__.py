@@ -7,7 +7,8 @@ import statistics
 import sys
 
 from .cluster import REPO, Cluster
-from .faults import CATALOGUE, wait
+from .faults import CATALOGUE
+from .polling import wait_until as wait
 from .report import DEFAULT_DIR, markdown_table
 from .runner import Drill
 

@@ -1,7 +1,6 @@
 """The fault catalogue: how each drill breaks the cluster and heals it."""
 
 import json
-import time
 
 PGDATA = "/var/lib/postgresql/15/patroni"
 
@@ -131,12 +130,3 @@ CATALOGUE = {
         AppRestart,
     )
 }
-
-
-def wait(predicate, timeout, interval=0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False

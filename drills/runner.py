@@ -9,7 +9,8 @@ import urllib.request
 import uuid
 
 from . import analysis
-from .faults import CATALOGUE, wait
+from .faults import CATALOGUE
+from .polling import wait_until as wait
 from .sampler import Sampler
 
 WARMUP = 5  # seconds of load before the fault
@@ -67,12 +68,13 @@ class Drill:
         split = analysis.split_brain_samples(sampler.samples)
         missing = self._missing(acks)
         consistency = self._consistency(stats_before)
+        leader_after = cluster.leader()
         result = {
             "drill": fault.name,
             "run_id": self.run_id,
             "leader_before": leader,
             "target": target,
-            "leader_after": cluster.leader(),
+            "leader_after": leader_after,
             "fault_time": fault_time,
             "heal_time": heal_time,
             "settle_time": settle_time,
@@ -82,7 +84,7 @@ class Drill:
             "write_downtime_s": round(analysis.longest_ack_gap(ack_times, fault_time - 1, settle_time), 3),
             "time_to_new_leader_s": None if new_leader_after is None else round(new_leader_after, 3),
             "new_leader": new_leader,
-            "failover": cluster.leader() != leader,
+            "failover": leader_after != leader,
             "acknowledged_lost": len(missing),
             "lost_examples": missing[:10],
             "split_brain_samples": len(split),
@@ -177,7 +179,13 @@ class Drill:
                     found[name] = [None, str(exc)[:80]]
             return found
 
-        same = wait(lambda: len({tuple(v) for v in digests().values()}) == 1, 15)
+        last = {}
+
+        def identical():
+            last.update(digests())
+            return len({tuple(v) for v in last.values()}) == 1
+
+        same = wait(identical, 15)
         return {
             "received": stats["received"],
             "unique_processed": stats["unique_processed"],
@@ -186,7 +194,7 @@ class Drill:
             "stats_invariant": stats["received"] == stats["unique_processed"] + stats["duplicate_dropped"],
             "unique_equals_rows": stats["unique_processed"] == rows,
             "nodes_identical": same,
-            "node_digests": digests(),
+            "node_digests": last,
             "duplicates_during_drill": stats["duplicate_dropped"] - stats_before["duplicate_dropped"],
         }
 

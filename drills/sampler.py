@@ -45,29 +45,43 @@ print(pg.stdout.strip() if pg.returncode == 0 else "", primary, replica, sep="|"
 """
 
 
-class NodeProbe(threading.Thread):
+class Probe(threading.Thread):
+    """Polls one thing every INTERVAL in its own thread, so a hung peer delays only itself."""
+
+    def __init__(self, cluster, stop_event):
+        super().__init__(daemon=True)
+        self.cluster, self.stop_event = cluster, stop_event
+        self.conn = None
+        self.latest = None
+
+    def run(self):
+        while not self.stop_event.is_set():
+            started = time.time()
+            self.latest = self.poll()
+            self.stop_event.wait(max(0.0, INTERVAL - (time.time() - started)))
+        if self.conn is not None:
+            self.conn.close()
+
+    def poll(self):
+        raise NotImplementedError
+
+
+class NodeProbe(Probe):
     """Probes one node in a loop over TCP; a node that cannot be reached (cut off from
     the network) is probed from inside through the container engine, so an isolated
     primary is still seen."""
 
     def __init__(self, cluster, name, stop_event):
-        super().__init__(daemon=True)
-        self.cluster, self.name, self.stop_event = cluster, name, stop_event
-        self.conn = None
-        self.latest = None
+        super().__init__(cluster, stop_event)
+        self.name = name
         self.inside = False  # probing through the container engine
 
-    def run(self):
-        while not self.stop_event.is_set():
-            started = time.time()
-            if self.inside and self._port_open():
-                self.inside = False
-            result = self._sample_inside() if self.inside else self._sample_tcp()
-            result["at"] = time.time()
-            self.latest = result
-            self.stop_event.wait(max(0.0, INTERVAL - (time.time() - started)))
-        if self.conn is not None:
-            self.conn.close()
+    def poll(self):
+        if self.inside and self._port_open():
+            self.inside = False
+        result = self._sample_inside() if self.inside else self._sample_tcp()
+        result["at"] = time.time()
+        return result
 
     def snapshot(self, now):
         latest = self.latest
@@ -146,23 +160,18 @@ class NodeProbe(threading.Thread):
         }
 
 
-class HaproxyProbe(threading.Thread):
+class HaproxyProbe(Probe):
     """Which node HAProxy's primary port reaches. Its own loop: a session to a primary
     that was cut off hangs until HAProxy marks the server down."""
 
-    def __init__(self, cluster, stop_event):
-        super().__init__(daemon=True)
-        self.cluster, self.stop_event = cluster, stop_event
-        self.conn, self.latest, self.at = None, None, 0.0
-
-    def run(self):
-        while not self.stop_event.is_set():
-            started = time.time()
-            self.latest, self.at = self.backend(), time.time()
-            self.stop_event.wait(max(0.0, INTERVAL - (time.time() - started)))
+    def poll(self):
+        return self.backend(), time.time()
 
     def snapshot(self, now):
-        return self.latest if now - self.at <= STALE else None
+        if self.latest is None:
+            return None
+        backend, at = self.latest
+        return backend if now - at <= STALE else None
 
     def backend(self):
         try:
@@ -192,7 +201,7 @@ class Sampler(threading.Thread):
     def stop(self):
         self._stop_event.set()
         self.join(10)
-        for probe in self._probes.values():
+        for probe in [*self._probes.values(), self._haproxy]:
             probe.join(5)
 
     def run(self):

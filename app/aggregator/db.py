@@ -1,6 +1,5 @@
 """Database connections: a small pool for reads, dedicated connections for writers."""
 
-import threading
 from contextlib import contextmanager
 
 import psycopg2
@@ -11,21 +10,15 @@ import psycopg2.pool
 RETRYABLE = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
-def connect(url, timeout, readonly=False):
-    conn = psycopg2.connect(url, connect_timeout=timeout, application_name="aggregator")
-    if readonly:
-        conn.set_session(readonly=True, autocommit=True)
-    return conn
+def connect(url, timeout):
+    return psycopg2.connect(url, connect_timeout=timeout, application_name="aggregator")
 
 
 class ReadPool:
     """Thread-safe pool of autocommit connections, opened lazily and replaced when broken."""
 
     def __init__(self, url, size, timeout):
-        self._url = url
-        self._timeout = timeout
         self._pool = psycopg2.pool.ThreadedConnectionPool(0, size, url, connect_timeout=timeout)
-        self._lock = threading.Lock()
 
     @contextmanager
     def cursor(self):

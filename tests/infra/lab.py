@@ -3,10 +3,11 @@
 import json
 import os
 import pathlib
-import time
 
 import psycopg2
 import testinfra
+
+from drills.polling import wait_until
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 INVENTORY = pathlib.Path(os.environ.get("PGHA_INVENTORY", REPO / "inventory" / "lab"))
@@ -57,13 +58,8 @@ def leader_name():
     return leaders[0]
 
 
-def wait_for(predicate, timeout, interval=0.25):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(interval)
+def wait_for(predicate, timeout):
+    return wait_until(predicate, timeout, interval=0.25)
 
 
 def assert_service_up(name, service):
