@@ -217,7 +217,9 @@ def main():
     parser.add_argument("--events", type=int, default=200_000, help="events for the ceiling and batched runs")
     parser.add_argument("--seconds", type=int, default=15, help="duration of the single-event runs")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=32, help="gunicorn threads per worker")
+    parser.add_argument("--worker-class", default="gevent", choices=["gevent", "gthread"], help="gunicorn worker class")
+    parser.add_argument("--threads", type=int, default=32, help="threads per gthread worker")
+    parser.add_argument("--connections", type=int, default=1000, help="concurrent requests per gevent worker")
     args = parser.parse_args()
 
     server = PgServer()
@@ -233,6 +235,7 @@ def main():
         sync_commit = cur.fetchone()[0]
     conn.close()
     print(f"PostgreSQL on loopback: fsync={fsync} synchronous_commit={sync_commit}; {os.cpu_count()} cores")
+    print(f"app: gunicorn {args.workers} {args.worker_class} workers")
     gunicorn = None
     try:
         events = make_events(args.events, "ceiling")
@@ -253,10 +256,10 @@ def main():
                 "gunicorn",
                 "--workers",
                 str(args.workers),
-                "--threads",
-                str(args.threads),
                 "--worker-class",
-                "gthread",
+                args.worker_class,
+                *(["--threads", str(args.threads)] if args.worker_class == "gthread" else []),
+                *(["--worker-connections", str(args.connections)] if args.worker_class == "gevent" else []),
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--backlog",

@@ -1,38 +1,60 @@
 """Database connections: a small pool for reads, dedicated connections for writers."""
 
+import threading
 from contextlib import contextmanager
 
 import psycopg2
 import psycopg2.extras
 import psycopg2.pool
 
+from . import green
+
 # Errors after which a connection is unusable and the operation may be retried.
 RETRYABLE = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
 def connect(url, timeout):
-    return psycopg2.connect(url, connect_timeout=timeout, application_name="aggregator")
+    with green.deadline(timeout):
+        return psycopg2.connect(url, connect_timeout=timeout, application_name="aggregator")
 
 
 class ReadPool:
-    """Thread-safe pool of autocommit connections, opened lazily and replaced when broken."""
+    """Pool of autocommit connections, opened lazily and replaced when broken.
+
+    More concurrent readers than connections wait up to `timeout` seconds for one
+    (psycopg2's pool would raise "exhausted"); then they get a retryable error (503).
+    """
 
     def __init__(self, url, size, timeout):
-        self._pool = psycopg2.pool.ThreadedConnectionPool(0, size, url, connect_timeout=timeout)
+        self._pool = psycopg2.pool.ThreadedConnectionPool(
+            0, size, url, connect_timeout=timeout, application_name="aggregator"
+        )
+        # psycopg2 closes returned connections beyond minconn, and opens minconn of them
+        # up front: raising it after construction keeps connections for reuse, lazily.
+        self._pool.minconn = size
+        self._slots = threading.BoundedSemaphore(size)
+        self._size = size
+        self._timeout = timeout
 
     @contextmanager
     def cursor(self):
-        conn = self._pool.getconn()
-        broken = False
+        if not self._slots.acquire(timeout=self._timeout):
+            raise psycopg2.OperationalError(f"all {self._size} read connections stayed busy for {self._timeout} s")
         try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                yield cur
-        except RETRYABLE:
-            broken = True
-            raise
+            with green.deadline(self._timeout):
+                conn = self._pool.getconn()
+            broken = False
+            try:
+                conn.autocommit = True
+                with conn.cursor() as cur:
+                    yield cur
+            except RETRYABLE:
+                broken = True
+                raise
+            finally:
+                self._pool.putconn(conn, close=broken or conn.closed != 0)
         finally:
-            self._pool.putconn(conn, close=broken or conn.closed != 0)
+            self._slots.release()
 
     def close(self):
         self._pool.closeall()

@@ -23,10 +23,15 @@ from . import db, metrics
 
 log = logging.getLogger(__name__)
 
+# Row positions say which request carried each inserted key, so only one small row per
+# request comes back (no per-event keys to build and match in Python). A key carried
+# twice in one batch is inserted from its first position (the function scan keeps input
+# order) and credited to the request at that position.
 INSERT_BATCH = """
 WITH input AS (
-    SELECT * FROM json_to_recordset(%(rows)s::json)
-        AS r(topic text, event_id text, ts timestamptz, source text, payload jsonb)
+    SELECT * FROM ROWS FROM (
+        json_to_recordset(%(rows)s::json) AS (topic text, event_id text, ts timestamptz, source text, payload jsonb)
+    ) WITH ORDINALITY AS r(topic, event_id, ts, source, payload, position)
 ), inserted AS (
     INSERT INTO events (topic, event_id, ts, source, payload)
     SELECT topic, event_id, ts, source, payload FROM input
@@ -45,7 +50,13 @@ WITH input AS (
         duplicate_dropped = c.duplicate_dropped + excluded.duplicate_dropped,
         batches = c.batches + 1
 )
-SELECT topic, event_id FROM inserted
+SELECT width_bucket(first, %(starts)s::bigint[]) - 1 AS submission, count(*)
+FROM (
+    SELECT min(input.position) AS first
+    FROM inserted JOIN input USING (topic, event_id)
+    GROUP BY topic, event_id
+) AS carriers
+GROUP BY 1
 """
 
 # Besides lost connections: a primary that was just demoted answers read-only.
@@ -65,21 +76,23 @@ class Rejected(Exception):
 
 
 class Submission:
-    """One request's events and, once committed, its result."""
+    """One request's events (serialized rows) and, once committed, its result."""
 
-    __slots__ = ("keys", "rows", "done", "unique", "duplicates", "error")
+    __slots__ = ("rows", "done", "unique", "duplicates", "error")
 
-    def __init__(self, keys, rows):
-        self.keys = keys
+    def __init__(self, rows):
         self.rows = rows
         self.done = threading.Event()
         self.unique = 0
         self.duplicates = 0
         self.error = None
 
+    def __len__(self):
+        return len(self.rows)
+
     def finish(self, unique=0, error=None):
         self.unique = unique
-        self.duplicates = len(self.keys) - unique
+        self.duplicates = len(self.rows) - unique
         self.error = error
         self.done.set()
 
@@ -102,7 +115,7 @@ class BatchQueue:
         with self._cond:
             if self._closed:
                 raise Unavailable("the ingestion pool is shutting down")
-            size = len(submission.keys)
+            size = len(submission)
             # An empty queue always accepts, so one maximal request is never refused.
             if self._events and self._events + size > self._capacity:
                 raise QueueFull
@@ -124,10 +137,10 @@ class BatchQueue:
                     break
                 self._cond.wait(remaining)
             batch, count = [], 0
-            while self._items and (not batch or count + len(self._items[0].keys) <= max_events):
+            while self._items and (not batch or count + len(self._items[0]) <= max_events):
                 submission = self._items.popleft()
                 batch.append(submission)
-                count += len(submission.keys)
+                count += len(submission)
             self._events -= count
             if self._items:
                 self._cond.notify()
@@ -139,16 +152,29 @@ class BatchQueue:
             self._cond.notify_all()
 
 
-def credit(batch, inserted):
-    """Give each inserted key to the first submission that carried it."""
-    credited = set()
+def write_batch(conn, batch, shard):
+    """Insert and count the batch in one transaction, commit, then wake each request
+    with its own result."""
+    rows, starts = [], []
     for submission in batch:
-        unique = 0
-        for key in submission.keys:
-            if key in inserted and key not in credited:
-                credited.add(key)
-                unique += 1
-        submission.finish(unique)
+        starts.append(len(rows) + 1)
+        rows.extend(submission.rows)
+    started = time.perf_counter()
+    with conn.cursor() as cur:
+        cur.execute(
+            INSERT_BATCH,
+            {"rows": (b"[" + b",".join(rows) + b"]").decode(), "starts": starts, "shard": shard, "count": len(rows)},
+        )
+        unique = dict(cur.fetchall())
+    conn.commit()
+    inserted = sum(unique.values())
+    metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+    metrics.BATCH_EVENTS.observe(len(rows))
+    metrics.BATCHES.inc()
+    metrics.UNIQUE.inc(inserted)
+    metrics.DUPLICATES.inc(len(rows) - inserted)
+    for index, submission in enumerate(batch):
+        submission.finish(unique.get(index, 0))
 
 
 class IngestPool:
@@ -171,9 +197,9 @@ class IngestPool:
             thread.start()
             self._threads.append(thread)
 
-    def submit(self, keys, rows, timeout):
-        """Queue events and wait until they are committed; returns (unique, duplicates)."""
-        submission = Submission(keys, rows)
+    def submit(self, rows, timeout):
+        """Queue serialized events and wait until they are committed; returns (unique, duplicates)."""
+        submission = Submission(rows)
         self.queue.put(submission)
         if not submission.done.wait(timeout):
             raise Unavailable("timed out waiting for the database")
@@ -204,7 +230,7 @@ class IngestPool:
             try:
                 if conn is None or conn.closed:
                     conn = db.connect(self._url, self._timeout)
-                credit(batch, self._write(conn, batch, shard))
+                write_batch(conn, batch, shard)
                 return conn
             except RETRYABLE as exc:
                 metrics.DB_ERRORS.inc()
@@ -227,23 +253,6 @@ class IngestPool:
                 for submission in batch:
                     conn = self._write_with_retry(conn, [submission], shard)
                 return conn
-
-    def _write(self, conn, batch, shard):
-        rows = [row for submission in batch for row in submission.rows]
-        started = time.perf_counter()
-        with conn.cursor() as cur:
-            cur.execute(
-                INSERT_BATCH,
-                {"rows": (b"[" + b",".join(rows) + b"]").decode(), "shard": shard, "count": len(rows)},
-            )
-            inserted = set(cur.fetchall())
-        conn.commit()
-        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
-        metrics.BATCH_EVENTS.observe(len(rows))
-        metrics.BATCHES.inc()
-        metrics.UNIQUE.inc(len(inserted))
-        metrics.DUPLICATES.inc(len(rows) - len(inserted))
-        return inserted
 
 
 def _discard(conn):

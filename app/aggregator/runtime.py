@@ -4,13 +4,15 @@ import atexit
 import threading
 import time
 
-from . import db, schema
+from . import db, green, schema
 from .ingest import IngestPool
 
 
 class Runtime:
     def __init__(self, config):
         self.config = config
+        # Under gevent workers, database waits must yield to the hub (see green.py).
+        self.green = green.install()
         self.started = time.time()
         self._lock = threading.Lock()
         self._ingest = None

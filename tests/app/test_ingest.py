@@ -4,35 +4,49 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
+import psycopg2
 import pytest
-from aggregator.ingest import BatchQueue, IngestPool, QueueFull, Rejected, Submission, credit
+from aggregator.ingest import BatchQueue, IngestPool, QueueFull, Rejected, Submission, write_batch
 
 
-def row(topic, event_id, ts="2026-01-01T00:00:00+00:00"):
-    return orjson.dumps({"topic": topic, "event_id": event_id, "ts": ts, "source": None, "payload": None})
+def row(topic, event_id, ts="2026-01-01T00:00:00+00:00", payload=None):
+    return orjson.dumps({"topic": topic, "event_id": event_id, "ts": ts, "source": None, "payload": payload})
+
+
+def rows(count, prefix=""):
+    return [row("t", f"{prefix}{i}") for i in range(count)]
 
 
 def test_queue_refuses_beyond_capacity_but_always_takes_one_request():
     queue = BatchQueue(capacity=5)
-    queue.put(Submission([("t", str(i)) for i in range(8)], []))  # empty queue: accepted
+    queue.put(Submission(rows(8)))  # empty queue: accepted
     with pytest.raises(QueueFull):
-        queue.put(Submission([("t", "x")], []))
+        queue.put(Submission(rows(1, "x")))
     assert queue.depth == 8
 
 
 def test_take_gathers_many_submissions_up_to_the_event_limit():
     queue = BatchQueue(capacity=1000)
     for i in range(10):
-        queue.put(Submission([("t", f"{i}-{j}") for j in range(3)], []))
+        queue.put(Submission(rows(3, f"{i}-")))
     batch = queue.take(max_events=7, max_wait=0)
-    assert [len(s.keys) for s in batch] == [3, 3]
+    assert [len(s) for s in batch] == [3, 3]
     assert queue.depth == 24
 
 
-def test_credit_goes_to_the_first_submission_carrying_a_key():
-    first, second = Submission([("t", "a"), ("t", "b")], []), Submission([("t", "a"), ("t", "c")], [])
-    credit([first, second], {("t", "a"), ("t", "b"), ("t", "c")})
-    assert (first.unique, first.duplicates, second.unique, second.duplicates) == (2, 0, 1, 1)
+def test_a_key_shared_in_one_batch_is_stored_and_credited_from_its_first_carrier(database_url, sql):
+    first = Submission([row("t", "a", payload={"by": "first"}), row("t", "b")])
+    second = Submission([row("t", "a", payload={"by": "second"}), row("t", "c"), row("t", "c")])
+    third = Submission([row("t", "b")])
+    conn = psycopg2.connect(database_url)
+    try:
+        write_batch(conn, [first, second, third], shard=0)
+    finally:
+        conn.close()
+    results = [(s.unique, s.duplicates) for s in (first, second, third)]
+    assert results == [(2, 0), (1, 2), (0, 1)]
+    assert sql("SELECT payload->>'by' FROM events WHERE event_id = 'a'") == [("first",)]
+    assert sql("SELECT received, unique_processed, duplicate_dropped, batches FROM counter_shards") == [(6, 3, 3, 1)]
 
 
 @pytest.fixture
@@ -48,7 +62,7 @@ def test_concurrent_requests_are_group_committed(pool, sql):
 
     def submit(i):
         barrier.wait()
-        return pool.submit([("g", str(i))], [row("g", str(i))], timeout=30)
+        return pool.submit([row("g", str(i))], timeout=30)
 
     with ThreadPoolExecutor(40) as executor:
         results = list(executor.map(submit, range(40)))
@@ -58,20 +72,19 @@ def test_concurrent_requests_are_group_committed(pool, sql):
 
 
 def test_a_refused_request_writes_nothing_and_does_not_fail_its_batch_mates(pool, sql):
-    good = [("ok", str(i)) for i in range(5)]
-    bad_keys = [("bad", "1"), ("bad", "2")]
-    bad_rows = [row("bad", "1"), row("bad", "2", ts="not a timestamp")]
+    good = [row("ok", str(i)) for i in range(5)]
+    bad = [row("bad", "1"), row("bad", "2", ts="not a timestamp")]
     outcomes = {}
 
-    def submit(name, keys, rows):
+    def submit(name, events):
         try:
-            outcomes[name] = pool.submit(keys, rows, timeout=30)
+            outcomes[name] = pool.submit(events, timeout=30)
         except Rejected as exc:
             outcomes[name] = exc
 
     threads = [
-        threading.Thread(target=submit, args=("good", good, [row(*k) for k in good])),
-        threading.Thread(target=submit, args=("bad", bad_keys, bad_rows)),
+        threading.Thread(target=submit, args=("good", good)),
+        threading.Thread(target=submit, args=("bad", bad)),
     ]
     for t in threads:
         t.start()
@@ -87,7 +100,7 @@ def test_close_drains_the_queue(app, sql):
     pool = IngestPool(app.config)
     pool.start()
     with ThreadPoolExecutor(8) as executor:
-        futures = [executor.submit(pool.submit, [("d", str(i))], [row("d", str(i))], 30) for i in range(200)]
+        futures = [executor.submit(pool.submit, [row("d", str(i))], 30) for i in range(200)]
         pool_closer = threading.Timer(0.05, pool.close)
         pool_closer.start()
         results = [f.exception() or f.result() for f in futures]

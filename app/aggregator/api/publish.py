@@ -54,7 +54,7 @@ def _rows(events, indexed, config):
     default_topic = config["DEFAULT_TOPIC"]
     max_payload = config["MAX_PAYLOAD_BYTES"]
     now = datetime.now(UTC)
-    keys, rows, details = [], [], []
+    rows, details = [], []
     for index, event in enumerate(events):
         payload = b"null" if event.payload is None else orjson.dumps(event.payload)
         if len(payload) > max_payload:
@@ -74,7 +74,6 @@ def _rows(events, indexed, config):
                 }
             )
         topic = event.topic or default_topic
-        keys.append((topic, event.event_id))
         rows.append(
             orjson.dumps(
                 {
@@ -88,7 +87,7 @@ def _rows(events, indexed, config):
         )
     if details:
         raise _reject(422, "validation", "invalid events; nothing was stored", details)
-    return keys, rows
+    return rows
 
 
 @bp.post("/publish")
@@ -97,10 +96,10 @@ def publish():
     if request.mimetype != "application/json":
         raise _reject(415, "unsupported_media_type", "send Content-Type: application/json")
     events, indexed = _parse(request.get_data(cache=False), config["MAX_EVENTS_PER_REQUEST"])
-    keys, rows = _rows(events, indexed, config)
+    rows = _rows(events, indexed, config)
     retry_after = config["RETRY_AFTER_SECONDS"]
     try:
-        unique, duplicates = runtime().ingest.submit(keys, rows, timeout=config["RETRY_DEADLINE_SECONDS"] + 5)
+        unique, duplicates = runtime().ingest.submit(rows, timeout=config["RETRY_DEADLINE_SECONDS"] + 5)
     except QueueFull:
         metrics.REJECTED.labels(reason="queue_full").inc()
         raise unavailable("ingestion queue is full; retry later", retry_after) from None
@@ -109,6 +108,6 @@ def publish():
         raise unavailable(f"{exc}; nothing acknowledged, retry later", retry_after) from None
     except Rejected as exc:
         raise _reject(422, "rejected_by_database", str(exc)) from None
-    metrics.RECEIVED.inc(len(keys))
-    body = {"status": "accepted", "count": len(keys), "unique": unique, "duplicates": duplicates}
+    metrics.RECEIVED.inc(len(rows))
+    body = {"status": "accepted", "count": len(rows), "unique": unique, "duplicates": duplicates}
     return json_response(body, 202)

@@ -1,0 +1,45 @@
+"""Read pool: more readers than connections wait for one instead of failing."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg2
+import pytest
+from aggregator.db import ReadPool
+
+
+def test_readers_beyond_the_pool_size_wait_for_a_connection(database_url):
+    pool = ReadPool(database_url, size=2, timeout=10)
+
+    def read(_):
+        with pool.cursor() as cur:
+            cur.execute("SELECT pg_sleep(0.1), pg_backend_pid()")
+            return cur.fetchone()[1]
+
+    try:
+        with ThreadPoolExecutor(10) as executor:
+            backends = set(executor.map(read, range(10)))
+    finally:
+        pool.close()
+    assert len(backends) <= 2
+
+
+def test_a_reader_gets_a_retryable_error_when_every_connection_stays_busy(database_url):
+    pool = ReadPool(database_url, size=1, timeout=1)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with pool.cursor():
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        holding.wait(10)
+        with pytest.raises(psycopg2.OperationalError, match="busy"), pool.cursor():
+            pass
+    finally:
+        release.set()
+        holder.join()
+        pool.close()
