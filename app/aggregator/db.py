@@ -1,5 +1,6 @@
 """Database connections: a small pool for reads, dedicated connections for writers."""
 
+import select
 import threading
 from contextlib import contextmanager
 
@@ -42,7 +43,7 @@ class ReadPool:
             raise psycopg2.OperationalError(f"all {self._size} read connections stayed busy for {self._timeout} s")
         try:
             with green.deadline(self._timeout):
-                conn = self._pool.getconn()
+                conn = self._checkout()
             broken = False
             try:
                 conn.autocommit = True
@@ -56,5 +57,20 @@ class ReadPool:
         finally:
             self._slots.release()
 
+    def _checkout(self):
+        """A pooled connection the server has not closed meanwhile (a failover or
+        HAProxy's shutdown-sessions closes idle ones), else a new one."""
+        while True:
+            conn = self._pool.getconn()
+            if not conn.closed and _alive(conn):
+                return conn
+            self._pool.putconn(conn, close=True)
+
     def close(self):
         self._pool.closeall()
+
+
+def _alive(conn):
+    """An idle connection has nothing to read: readable means closed by the server."""
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    return not readable

@@ -43,3 +43,19 @@ def test_a_reader_gets_a_retryable_error_when_every_connection_stays_busy(databa
         release.set()
         holder.join()
         pool.close()
+
+
+def test_a_pooled_connection_closed_by_the_server_is_replaced_not_reported(database_url, sql):
+    pool = ReadPool(database_url, size=1, timeout=5)
+    try:
+        with pool.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            (first,) = cur.fetchone()
+        # What a failover or HAProxy's shutdown-sessions does to idle connections.
+        sql("SELECT pg_terminate_backend(%s, 5000)", (first,))
+        with pool.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            (second,) = cur.fetchone()
+    finally:
+        pool.close()
+    assert second != first
