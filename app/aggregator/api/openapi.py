@@ -3,6 +3,7 @@
 import functools
 
 from flask import Blueprint, current_app
+from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from ..models import Error, Event, EventPage, EventsQuery, PublishAccepted, Stats
@@ -40,7 +41,6 @@ def _query_parameters():
 def build(max_events):
     _, defs = models_json_schema(
         [
-            (Event, "validation"),
             (PublishAccepted, "serialization"),
             (EventPage, "serialization"),
             (Stats, "serialization"),
@@ -48,6 +48,8 @@ def build(max_events):
         ],
         ref_template=REF,
     )
+    # Event is a TypedDict, which models_json_schema does not take.
+    defs["$defs"]["Event"] = TypeAdapter(Event).json_schema(mode="validation", ref_template=REF)
     event_ref = {"$ref": REF.format(model="Event")}
     return {
         "openapi": "3.1.0",

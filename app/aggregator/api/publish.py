@@ -56,7 +56,8 @@ def _rows(events, indexed, config):
     now = datetime.now(UTC)
     rows, details = [], []
     for index, event in enumerate(events):
-        payload = b"null" if event.payload is None else orjson.dumps(event.payload)
+        payload = event.get("payload")
+        payload = b"null" if payload is None else orjson.dumps(payload)
         if len(payload) > max_payload:
             details.append(
                 {
@@ -73,14 +74,14 @@ def _rows(events, indexed, config):
                     "message": "payload strings may not contain NUL (\\u0000)",
                 }
             )
-        topic = event.topic or default_topic
+        topic = event.get("topic") or default_topic
         rows.append(
             orjson.dumps(
                 {
                     "topic": topic,
-                    "event_id": event.event_id,
-                    "ts": event.timestamp or now,
-                    "source": event.source,
+                    "event_id": event["event_id"],
+                    "ts": event.get("timestamp") or now,
+                    "source": event.get("source"),
                     "payload": orjson.Fragment(payload),
                 }
             )
