@@ -1,4 +1,4 @@
-"""Database connections: a small pool for reads, dedicated connections for writers."""
+"""Database connections: one-off connections (migrations) and the read pool; writers use their own pool (ingest.py)."""
 
 import select
 import threading

@@ -18,8 +18,9 @@ from collections import deque
 
 import psycopg2
 import psycopg2.errors
+import psycopg2.pool
 
-from . import db, metrics
+from . import db, green, metrics
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,10 @@ class IngestPool:
         self._max_wait = config["BATCH_MAX_WAIT_MS"] / 1000.0
         self._deadline = config["RETRY_DEADLINE_SECONDS"]
         self.queue = BatchQueue(config["QUEUE_MAX_EVENTS"])
+        # One connection per writer, held while it works and replaced when it breaks.
+        self._connections = psycopg2.pool.ThreadedConnectionPool(
+            0, self._writers, self._url, connect_timeout=self._timeout, application_name="aggregator"
+        )
         self._threads = []
         metrics.QUEUE_DEPTH.set_function(lambda: self.queue.depth)
 
@@ -212,6 +217,8 @@ class IngestPool:
         self.queue.close()
         for thread in self._threads:
             thread.join(timeout)
+        if not self._connections.closed:  # close() runs again at exit
+            self._connections.closeall()
 
     def _run(self, shard):
         conn = None
@@ -220,21 +227,33 @@ class IngestPool:
             if not batch:
                 break
             conn = self._write_with_retry(conn, batch, shard)
+        self._release(conn)
+
+    def _checkout(self, conn):
+        """The writer's connection, or a new one from the pool when it broke."""
+        if conn is not None and not conn.closed:
+            return conn
+        self._release(conn)
+        with green.deadline(self._timeout):
+            return self._connections.getconn()
+
+    def _release(self, conn, broken=False):
         if conn is not None:
-            conn.close()
+            with contextlib.suppress(psycopg2.Error):
+                self._connections.putconn(conn, close=broken or conn.closed != 0)
+        return None
 
     def _write_with_retry(self, conn, batch, shard):
         deadline = time.monotonic() + self._deadline
         attempt = 0
         while True:
             try:
-                if conn is None or conn.closed:
-                    conn = db.connect(self._url, self._timeout)
+                conn = self._checkout(conn)
                 write_batch(conn, batch, shard)
                 return conn
             except RETRYABLE as exc:
                 metrics.DB_ERRORS.inc()
-                conn = _discard(conn)
+                conn = self._release(conn, broken=True)
                 if time.monotonic() >= deadline:
                     log.warning("giving up on a batch of %d requests: %s", len(batch), exc)
                     for submission in batch:
@@ -245,6 +264,11 @@ class IngestPool:
                 attempt += 1
             except psycopg2.Error as exc:
                 metrics.DB_ERRORS.inc()
+                if conn is None:  # no connection to be had, e.g. an invalid database URL
+                    log.error("cannot get a database connection: %s", exc)
+                    for submission in batch:
+                        submission.finish(error=Unavailable("database unavailable"))
+                    return None
                 conn.rollback()
                 if len(batch) == 1:
                     batch[0].finish(error=Rejected(str(exc).strip()))
@@ -253,10 +277,3 @@ class IngestPool:
                 for submission in batch:
                     conn = self._write_with_retry(conn, [submission], shard)
                 return conn
-
-
-def _discard(conn):
-    if conn is not None:
-        with contextlib.suppress(psycopg2.Error):
-            conn.close()
-    return None

@@ -107,3 +107,12 @@ def test_close_drains_the_queue(app, sql):
     pool_closer.join()
     acknowledged = sum(1 for r in results if r == (1, 0))
     assert sql("SELECT count(*) FROM events")[0][0] == acknowledged
+
+
+def test_writers_replace_connections_the_server_kills_without_exhausting_their_pool(pool, sql):
+    # More kills than the pool has connections: a leaked slot would end in "pool exhausted".
+    for round_ in range(5):
+        assert pool.submit([row("k", str(round_))], timeout=30) == (1, 0)
+        sql("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = 'aggregator'")
+    assert pool.submit([row("k", "last")], timeout=30) == (1, 0)
+    assert sql("SELECT count(*) FROM events WHERE topic = 'k'")[0][0] == 6
