@@ -37,6 +37,14 @@ def test_aggregator_running_and_enabled():
     assert_service_up("app1", "aggregator")
 
 
+def test_aggregator_runs_gevent_workers_and_has_logged_no_error():
+    host = node("app1")
+    invocation = host.check_output("systemctl show --property InvocationID --value aggregator")
+    log = host.check_output(f"journalctl --no-pager -o cat _SYSTEMD_INVOCATION_ID={invocation}")
+    assert "Using worker: gevent" in log
+    assert "[ERROR]" not in log, log
+
+
 def test_publish_with_duplicates_gives_exact_stats_and_rows_on_every_node():
     topic = f"infra-{uuid.uuid4().hex[:8]}"
     events = [{"topic": topic, "event_id": str(i % 70)} for i in range(100)]  # 70 unique, 30 duplicates
