@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 INSERT_BATCH = """
 WITH input AS (
     SELECT * FROM ROWS FROM (
-        json_to_recordset(%(rows)s::json) AS (topic text, event_id text, ts timestamptz, source text, payload jsonb)
+        json_to_recordset(%(rows)s::json)
+            AS (topic text, event_id text, "timestamp" timestamptz, source text, payload jsonb)
     ) WITH ORDINALITY AS r(topic, event_id, ts, source, payload, position)
 ), inserted AS (
     INSERT INTO events (topic, event_id, ts, source, payload)

@@ -10,7 +10,7 @@ from aggregator.ingest import BatchQueue, IngestPool, QueueFull, Rejected, Submi
 
 
 def row(topic, event_id, ts="2026-01-01T00:00:00+00:00", payload=None):
-    return orjson.dumps({"topic": topic, "event_id": event_id, "ts": ts, "source": None, "payload": payload})
+    return orjson.dumps({"topic": topic, "event_id": event_id, "timestamp": ts, "source": None, "payload": payload})
 
 
 def rows(count, prefix=""):

@@ -144,6 +144,27 @@ def test_oversized_payload_is_422(client, sql):
     assert stored(sql) == 0
 
 
+def test_payload_limit_applies_to_the_payload_not_the_whole_event(make_app, sql):
+    client = make_app(MAX_PAYLOAD_BYTES=100).test_client()
+    payload = {"s": "x" * 92}  # serialized: exactly 100 bytes
+    long_id = "i" * 200  # the serialized event is far above 100 bytes
+    assert client.post("/publish", json={"event_id": long_id, "payload": payload}).status_code == 202
+    r = client.post("/publish", json={"event_id": "over", "payload": {"s": "x" * 93}})
+    assert r.status_code == 422
+    assert r.json["details"][0] == {
+        "index": None,
+        "field": "payload",
+        "message": "payload is 101 bytes; the maximum is 100",
+    }
+    assert stored(sql) == 1
+
+
+def test_the_text_backslash_u0000_is_not_a_nul(client):
+    payload = {"s": "\\u0000 is how JSON escapes NUL"}
+    assert client.post("/publish", json={"topic": "esc", "event_id": "1", "payload": payload}).status_code == 202
+    assert client.get("/events?topic=esc").json["events"][0]["payload"] == payload
+
+
 def test_too_many_events_is_413(make_app, sql):
     client = make_app(MAX_EVENTS_PER_REQUEST=10).test_client()
     r = client.post("/publish", json=[{"event_id": str(i)} for i in range(11)])

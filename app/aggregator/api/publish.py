@@ -1,5 +1,6 @@
 """POST /publish: validate, queue for group commit, answer once committed."""
 
+import re
 from datetime import UTC, datetime
 
 import orjson
@@ -17,6 +18,9 @@ bp = Blueprint("publish", __name__)
 EVENT = TypeAdapter(Event)
 EVENTS = TypeAdapter(list[Event])
 NUL_ESCAPE = b"\\u0000"
+# A NUL character inside a serialized JSON string: \u0000 after an even run of backslashes
+# (an odd run makes it the literal text "\u0000").
+NUL_IN_JSON = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def _reject(status, error, message, details=None, headers=None):
@@ -49,43 +53,36 @@ def _parse(body, max_events):
     )
 
 
+def _payload_problem(payload, max_payload):
+    serialized = b"null" if payload is None else orjson.dumps(payload)
+    if len(serialized) > max_payload:
+        return f"payload is {len(serialized)} bytes; the maximum is {max_payload}"
+    if NUL_IN_JSON.search(serialized):
+        return "payload strings may not contain NUL (\\u0000)"
+    return None
+
+
 def _rows(events, indexed, config):
-    """Serialize each event once, as the JSON object the batch insert reads."""
+    """Serialize each event once, as the JSON object the batch insert reads.
+
+    The payload is serialized on its own only when the whole row could break a payload
+    rule: a row within the size limit holds a payload within it, and only the payload
+    can hold NUL (the other fields' patterns exclude it)."""
     default_topic = config["DEFAULT_TOPIC"]
     max_payload = config["MAX_PAYLOAD_BYTES"]
     now = datetime.now(UTC)
     rows, details = [], []
     for index, event in enumerate(events):
-        payload = event.get("payload")
-        payload = b"null" if payload is None else orjson.dumps(payload)
-        if len(payload) > max_payload:
-            details.append(
-                {
-                    "index": index if indexed else None,
-                    "field": "payload",
-                    "message": f"payload is {len(payload)} bytes; the maximum is {max_payload}",
-                }
-            )
-        elif NUL_ESCAPE in payload:
-            details.append(
-                {
-                    "index": index if indexed else None,
-                    "field": "payload",
-                    "message": "payload strings may not contain NUL (\\u0000)",
-                }
-            )
-        topic = event.get("topic") or default_topic
-        rows.append(
-            orjson.dumps(
-                {
-                    "topic": topic,
-                    "event_id": event["event_id"],
-                    "ts": event.get("timestamp") or now,
-                    "source": event.get("source"),
-                    "payload": orjson.Fragment(payload),
-                }
-            )
-        )
+        if not event.get("topic"):
+            event["topic"] = default_topic
+        if event.get("timestamp") is None:
+            event["timestamp"] = now
+        row = orjson.dumps(event)
+        if len(row) > max_payload or NUL_ESCAPE in row:
+            problem = _payload_problem(event.get("payload"), max_payload)
+            if problem:
+                details.append({"index": index if indexed else None, "field": "payload", "message": problem})
+        rows.append(row)
     if details:
         raise _reject(422, "validation", "invalid events; nothing was stored", details)
     return rows
