@@ -5,7 +5,6 @@ import threading
 from contextlib import contextmanager
 
 import psycopg2
-import psycopg2.extras
 import psycopg2.pool
 
 from . import green
@@ -14,9 +13,19 @@ from . import green
 RETRYABLE = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
+def _options(timeout):
+    return {"connect_timeout": timeout, "application_name": "aggregator"}
+
+
 def connect(url, timeout):
     with green.deadline(timeout):
-        return psycopg2.connect(url, connect_timeout=timeout, application_name="aggregator")
+        return psycopg2.connect(url, **_options(timeout))
+
+
+def pool(url, size, timeout):
+    """A psycopg2 pool of up to `size` connections like connect()'s, opened on demand;
+    take them with `green.deadline(timeout)` around getconn()."""
+    return psycopg2.pool.ThreadedConnectionPool(0, size, url, **_options(timeout))
 
 
 class ReadPool:
@@ -27,9 +36,7 @@ class ReadPool:
     """
 
     def __init__(self, url, size, timeout):
-        self._pool = psycopg2.pool.ThreadedConnectionPool(
-            0, size, url, connect_timeout=timeout, application_name="aggregator"
-        )
+        self._pool = pool(url, size, timeout)
         # psycopg2 closes returned connections beyond minconn, and opens minconn of them
         # up front: raising it after construction keeps connections for reuse, lazily.
         self._pool.minconn = size

@@ -18,7 +18,6 @@ from collections import deque
 
 import psycopg2
 import psycopg2.errors
-import psycopg2.pool
 
 from . import db, green, metrics
 
@@ -189,9 +188,7 @@ class IngestPool:
         self._deadline = config["RETRY_DEADLINE_SECONDS"]
         self.queue = BatchQueue(config["QUEUE_MAX_EVENTS"])
         # One connection per writer, held while it works and replaced when it breaks.
-        self._connections = psycopg2.pool.ThreadedConnectionPool(
-            0, self._writers, self._url, connect_timeout=self._timeout, application_name="aggregator"
-        )
+        self._connections = db.pool(self._url, self._writers, self._timeout)
         self._threads = []
         metrics.QUEUE_DEPTH.set_function(lambda: self.queue.depth)
 
@@ -257,8 +254,7 @@ class IngestPool:
                 conn = self._release(conn, broken=True)
                 if time.monotonic() >= deadline:
                     log.warning("giving up on a batch of %d requests: %s", len(batch), exc)
-                    for submission in batch:
-                        submission.finish(error=Unavailable("database unavailable"))
+                    _fail(batch)
                     return conn
                 metrics.RETRIES.inc()
                 time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
@@ -267,8 +263,7 @@ class IngestPool:
                 metrics.DB_ERRORS.inc()
                 if conn is None:  # no connection to be had, e.g. an invalid database URL
                     log.error("cannot get a database connection: %s", exc)
-                    for submission in batch:
-                        submission.finish(error=Unavailable("database unavailable"))
+                    _fail(batch)
                     return None
                 conn.rollback()
                 if len(batch) == 1:
@@ -278,3 +273,9 @@ class IngestPool:
                 for submission in batch:
                     conn = self._write_with_retry(conn, [submission], shard)
                 return conn
+
+
+def _fail(batch):
+    """Answer every request of the batch 503: nothing of it was committed."""
+    for submission in batch:
+        submission.finish(error=Unavailable("database unavailable"))

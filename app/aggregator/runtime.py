@@ -12,7 +12,7 @@ class Runtime:
     def __init__(self, config):
         self.config = config
         # Under gevent workers, database waits must yield to the hub (see green.py).
-        self.green = green.install()
+        green.install()
         self.started = time.time()
         self._lock = threading.Lock()
         self._ingest = None
