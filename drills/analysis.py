@@ -34,16 +34,21 @@ def leader_changes(samples):
 
 
 def time_to_new_leader(samples, fault_time, old_leader):
-    """Seconds from the fault until a writable leader other than the old one (or the
-    old one again, after it dropped out) answers /primary."""
-    dropped = False
-    for t, leader in leader_changes(samples):
-        if t < fault_time:
+    """Seconds from the fault until a new leader answers /primary: another node, or the
+    old one re-elected on a later timeline. The old leader answering again on its own
+    timeline is no new leader (a missed probe or a restart in place looks like that)."""
+    old_timeline = None
+    for s in samples:
+        if s["t"] < fault_time:
+            old_timeline = s["nodes"].get(old_leader, {}).get("timeline") or old_timeline
+    for s in samples:
+        primaries = [n for n, status in s["primary_api"].items() if status == 200]
+        if s["t"] < fault_time or len(primaries) != 1:
             continue
-        if leader is None or leader != old_leader:
-            dropped = True
-        if leader is not None and (leader != old_leader or dropped):
-            return t - fault_time, leader
+        leader = primaries[0]
+        timeline = s["nodes"].get(leader, {}).get("timeline")
+        if leader != old_leader or (old_timeline and timeline and timeline > old_timeline):
+            return s["t"] - fault_time, leader
     return None, None
 
 

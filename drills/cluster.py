@@ -12,6 +12,17 @@ from dataclasses import dataclass, field
 import psycopg2
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+ETCD_CLIENT_PORT = 2379
+PATRONI_PORT = 8008
+
+
+class CommandFailed(RuntimeError):
+    """A fault or heal command did not do what it was asked: the command and its stderr."""
+
+    def __init__(self, argv, result):
+        self.argv, self.returncode = list(argv), result.returncode
+        detail = (result.stderr or result.stdout or "").strip()[-500:]
+        super().__init__(f"`{' '.join(map(str, argv))}` exited {result.returncode}: {detail}")
 
 
 @dataclass
@@ -19,6 +30,7 @@ class Cluster:
     nodes: dict  # name -> address
     balancer: str  # address clients use for HAProxy and the API
     api_url: str
+    app_host: str  # the aggregator's host (app-restart drill)
     secrets: pathlib.Path
     lab: bool  # nodes are containers of the local lab
     inventory: str = str(REPO / "inventory" / "lab")
@@ -35,6 +47,7 @@ class Cluster:
         data = json.loads(out)
         postgres = _group_hosts(data, "postgres")
         balancer = _group_hosts(data, "balancers")[0]
+        app_host = _group_hosts(data, "aggregator")[0]
         lab = bool(_group_hosts(data, "lab_containers"))
         secrets = pathlib.Path(os.environ.get("PGHA_SECRETS_DIR", pathlib.Path(inventory) / ".secrets"))
         addresses = _rendered(inventory, "node_address", postgres + [balancer], env)
@@ -43,6 +56,7 @@ class Cluster:
             nodes={name: addresses[name] for name in postgres},
             balancer=host,
             api_url=f"http://{host}:8080",
+            app_host=app_host,
             secrets=secrets,
             lab=lab,
             inventory=str(inventory),
@@ -75,7 +89,7 @@ class Cluster:
     # --- Patroni REST -----------------------------------------------------
     def patroni(self, name, path, timeout=1.0, method="GET", body=None):
         """(status, json) from a member's REST API; status None when unreachable."""
-        request = urllib.request.Request(f"http://{self.nodes[name]}:8008{path}", method=method)
+        request = urllib.request.Request(f"http://{self.nodes[name]}:{PATRONI_PORT}{path}", method=method)
         if body is not None:
             request.data = json.dumps(body).encode()
             token = b64encode(f"{self.restapi_user}:{self.secret('patroni_restapi')}".encode()).decode()
@@ -101,29 +115,91 @@ class Cluster:
         leaders = [m["name"] for m in self.members() if m["role"] == "leader"]
         return leaders[0] if len(leaders) == 1 else None
 
+    def synchronous_mode(self):
+        """Patroni's dynamic synchronous_mode, from the first member that answers."""
+        for name in self.nodes:
+            status, body = self.patroni(name, "/config")
+            if status == 200 and body is not None:
+                return bool(body.get("synchronous_mode"))
+        return None
+
     def healthy(self):
-        """One leader, every other member streaming, all members present."""
-        members = self.members()
-        leaders = [m for m in members if m["role"] == "leader" and m["state"] == "running"]
-        others = [m for m in members if m["role"] != "leader"]
-        return len(members) == len(self.nodes) and len(leaders) == 1 and all(m["state"] == "streaming" for m in others)
+        """One running leader, every other member streaming, all members present and,
+        in synchronous mode, a designated synchronous standby."""
+        return cluster_is_healthy(self.members(), len(self.nodes), self.synchronous_mode())
+
+    def switchover_candidate(self, members=None):
+        """The synchronous standby, else the first streaming replica (Patroni's own preference)."""
+        members = self.members() if members is None else members
+        for role in ("sync_standby", "replica"):
+            for m in members:
+                if m["role"] == role and m["state"] == "streaming":
+                    return m["name"]
+        return None
+
+    def data_directory(self, name):
+        """The data directory as the node's PostgreSQL reports it (PostgreSQL 15 or 16)."""
+        conn = self.connect(self.nodes[name], dbname="postgres")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW data_directory")
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
+
+    # --- What a fault did, seen from outside ---------------------------------
+    def container_running(self, name):
+        return self.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+
+    def unit_state(self, name, unit):
+        """systemd's ActiveState and MainPID of a unit."""
+        out = self.exec(name, "systemctl", "show", "-p", "ActiveState", "-p", "MainPID", unit).stdout
+        props = dict(line.split("=", 1) for line in out.split() if "=" in line)
+        return props.get("ActiveState"), int(props.get("MainPID", "0"))
+
+    def reachable_from(self, peer, name, port=PATRONI_PORT):
+        """Whether `peer` opens a TCP connection to `name` within a second."""
+        probe = f"import socket; socket.create_connection(('{self.nodes[name]}', {port}), timeout=1).close()"
+        return self.exec(peer, "python3", "-c", probe, check=False).returncode == 0
+
+    def etcd_endpoint_healthy(self, peer, name):
+        """etcd's own health check of `name`'s member, asked from `peer`."""
+        endpoint = f"http://{self.nodes[name]}:{ETCD_CLIENT_PORT}"
+        argv = ("etcdctl", f"--endpoints={endpoint}", "--command-timeout=2s", "endpoint", "health")
+        return self.exec(peer, *argv, check=False).returncode == 0
 
     # --- Node control (the lab's container engine) ------------------------
-    def exec(self, name, *argv, timeout=30):
-        if not self.lab:
-            return subprocess.run(
-                ["ansible", "-i", self.inventory, name, "-m", "ansible.builtin.command", "-a", " ".join(argv)],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                env=_ansible_env(),
-            )
-        return subprocess.run(["docker", "exec", name, *argv], capture_output=True, text=True, timeout=timeout)
+    def exec(self, name, *argv, timeout=30, check=True):
+        """Run a command on a node; a non-zero exit raises CommandFailed unless check=False."""
+        if self.lab:
+            cmd = ["docker", "exec", name, *argv]
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        else:
+            cmd = ["ansible", "-i", self.inventory, name, "-m", "ansible.builtin.command", "-a", " ".join(argv)]
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_ansible_env())
+        if check and result.returncode != 0:
+            raise CommandFailed(argv, result)
+        return result
 
     def docker(self, *argv):
         if not self.lab:
             raise RuntimeError("this fault needs the container lab (docker kill/network); run it on inventory/lab")
-        return subprocess.run(["docker", *argv], capture_output=True, text=True, check=True, timeout=60)
+        result = subprocess.run(["docker", *argv], capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise CommandFailed(["docker", *argv], result)
+        return result
+
+
+def cluster_is_healthy(members, expected, synchronous_mode):
+    """The one definition of a whole cluster the drills wait for."""
+    leaders = [m for m in members if m["role"] == "leader" and m["state"] == "running"]
+    others = [m for m in members if m["role"] != "leader"]
+    return (
+        len(members) == expected
+        and len(leaders) == 1
+        and all(m["state"] == "streaming" for m in others)
+        and (not synchronous_mode or any(m["role"] == "sync_standby" for m in others))
+    )
 
 
 def _ansible_env():

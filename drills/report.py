@@ -22,6 +22,7 @@ COLUMNS = [
     ("acked lost", "acknowledged_lost"),
     ("split-brain samples", "split_brain_samples"),
     ("rejoin s", None),
+    ("observed effect", "fault_effect"),
     ("passed", "passed"),
 ]
 

@@ -9,12 +9,16 @@ import urllib.request
 import uuid
 
 from . import analysis
+from .cluster import CommandFailed
 from .faults import CATALOGUE
 from .polling import wait_until as wait
 from .sampler import Sampler
 
 WARMUP = 5  # seconds of load before the fault
 REJOIN_LIMIT = 60  # a lost node must stream again within this many seconds of returning
+EFFECT_TIMEOUT = 15  # seconds a fault without a hold has to show its effect
+# What a failed inject or heal raises: a command's exit code, a refused REST call, a hung exec.
+FAULT_ERRORS = (CommandFailed, RuntimeError, OSError, subprocess.TimeoutExpired)
 
 
 class Drill:
@@ -28,7 +32,10 @@ class Drill:
     def run(self):
         cluster, fault = self.cluster, self.fault
         if not wait(cluster.healthy, 60):
-            raise RuntimeError("the cluster is not healthy before the drill (one leader, all others streaming)")
+            raise RuntimeError(
+                "the cluster is not healthy before the drill (one leader, all others streaming, "
+                "a synchronous standby in synchronous mode)"
+            )
         members = cluster.members()
         leader = next(m["name"] for m in members if m["role"] == "leader")
         sync = next((m["name"] for m in members if m["role"] == "sync_standby"), None)
@@ -43,13 +50,24 @@ class Drill:
         load = self._start_load(ack_log, duration)
         time.sleep(WARMUP)
 
+        fault_errors = []
         fault_time = time.time()
-        fault.inject(cluster, target)
-        self.log(f"[{fault.name}] fault injected on {target}")
-        if fault.hold:
+        effect = None
+        try:
+            before = fault.before(cluster, target)
+            fault.inject(cluster, target, before)
+        except FAULT_ERRORS as exc:
+            fault_errors.append(f"inject on {target} failed: {exc}")
             time.sleep(fault.hold)
+        else:
+            self.log(f"[{fault.name}] fault injected on {target}")
+            effect = observe_effect(fault, cluster, target, before, fault.hold)
+            self.log(f"[{fault.name}] observed: {effect or 'NO EFFECT'}")
         heal_time = time.time()
-        fault.heal(cluster, target)
+        try:
+            fault.heal(cluster, target)
+        except FAULT_ERRORS as exc:
+            fault_errors.append(f"heal of {target} failed: {exc}")
         self.log(f"[{fault.name}] healed after {heal_time - fault_time:.1f} s")
 
         rejoin = self._wait_rejoin(target, heal_time, fault_time) if fault.loses_node else None
@@ -67,6 +85,7 @@ class Drill:
         new_leader_after, new_leader = analysis.time_to_new_leader(sampler.samples, fault_time, leader)
         split = analysis.split_brain_samples(sampler.samples)
         missing = self._missing(acks)
+        self.log(f"[{fault.name}] new leader {new_leader} after {new_leader_after} s")
         consistency = self._consistency(stats_before)
         leader_after = cluster.leader()
         result = {
@@ -74,6 +93,9 @@ class Drill:
             "run_id": self.run_id,
             "leader_before": leader,
             "target": target,
+            "expect_failover": fault.expect_failover,
+            "fault_effect": effect,
+            "fault_errors": fault_errors,
             "leader_after": leader_after,
             "fault_time": fault_time,
             "heal_time": heal_time,
@@ -96,7 +118,8 @@ class Drill:
             "consistency": consistency,
             "publisher": load_out[-1500:],
         }
-        result["passed"], result["failures"] = self._verdict(result)
+        result["failures"] = verdict(result)
+        result["passed"] = not result["failures"]
         from .report import write_report
 
         result["report"] = write_report(result, sampler.samples, ack_times, end_time, self.report_dir)
@@ -118,7 +141,7 @@ class Drill:
         streaming = wait(lambda: self._streams_again(node, fault_time), REJOIN_LIMIT + 30)
         seconds = time.time() - since
         log = self.cluster.exec(
-            node, "journalctl", "-u", "patroni", "--since", f"@{int(fault_time)}", "--no-pager"
+            node, "journalctl", "-u", "patroni", "--since", f"@{int(fault_time)}", "--no-pager", check=False
         ).stdout
         reinit = any(word in log for word in ("basebackup", "reinitializ", "bootstrap from"))
         return {"node": node, "streaming": streaming, "seconds": round(seconds, 1), "reinit": reinit}
@@ -140,17 +163,9 @@ class Drill:
         return self.cluster.connect(self.cluster.nodes[leader])
 
     def _missing(self, acks):
-        """Acknowledged events absent from the table after recovery."""
         conn = self._primary()
         try:
-            with conn, conn.cursor() as cur:
-                cur.execute("CREATE TEMP TABLE acked (topic text, event_id text)")
-                cur.executemany("INSERT INTO acked VALUES (%s, %s)", [(t, e) for t, e, _ in acks])
-                cur.execute(
-                    "SELECT a.topic, a.event_id FROM acked a LEFT JOIN events e USING (topic, event_id) "
-                    "WHERE e.event_id IS NULL ORDER BY 2"
-                )
-                return [f"{t}/{e}" for t, e in cur.fetchall()]
+            return missing_acks(conn, acks)
         finally:
             conn.close()
 
@@ -198,29 +213,62 @@ class Drill:
             "duplicates_during_drill": stats["duplicate_dropped"] - stats_before["duplicate_dropped"],
         }
 
-    def _verdict(self, r):
-        failures = []
-        if not r["settled"]:
-            failures.append("cluster did not settle (one leader, all others streaming)")
-        if r["acknowledged_lost"]:
-            failures.append(f"{r['acknowledged_lost']} acknowledged events lost")
-        # A sampler that stalls could hide split brain: that alone fails the drill.
-        if r["longest_sampling_gap_s"] > 2.0:
-            failures.append(f"sampling stalled for {r['longest_sampling_gap_s']} s")
-        if r["split_brain_samples"]:
-            failures.append(f"{r['split_brain_samples']} split-brain samples")
-        if r["rejoin"] and (
-            not r["rejoin"]["streaming"] or r["rejoin"]["seconds"] > REJOIN_LIMIT or r["rejoin"]["reinit"]
-        ):
-            failures.append(f"rejoin failed: {r['rejoin']}")
-        c = r["consistency"]
-        if not (c["stats_invariant"] and c["unique_equals_rows"] and c["nodes_identical"]):
-            failures.append(f"consistency: {c}")
-        if self.fault.expect_failover is False and r["failover"]:
-            failures.append("unexpected failover")
-        if r["acknowledged"] == 0:
-            failures.append("no event was acknowledged")
-        return not failures, failures
+
+def observe_effect(fault, cluster, node, before, hold, timeout=EFFECT_TIMEOUT):
+    """Poll the fault's visible effect during its hold (or up to `timeout` seconds for a
+    fault without one) and return the first description, None when nothing showed.
+    Sleeps out whatever remains of the hold."""
+    started = time.monotonic()
+
+    def seen():
+        try:
+            return fault.effect(cluster, node, before)
+        except FAULT_ERRORS:  # e.g. an exec into a container that is just going down
+            return None
+
+    effect = wait(seen, hold or timeout)
+    time.sleep(max(0.0, hold - (time.monotonic() - started)))
+    return effect
+
+
+def missing_acks(conn, acks):
+    """Acknowledged (topic, event_id, ack time) entries absent from the events table."""
+    with conn, conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE acked (topic text, event_id text) ON COMMIT DROP")
+        cur.executemany("INSERT INTO acked VALUES (%s, %s)", [(t, e) for t, e, _ in acks])
+        cur.execute(
+            "SELECT a.topic, a.event_id FROM acked a LEFT JOIN events e USING (topic, event_id) "
+            "WHERE e.event_id IS NULL ORDER BY 2"
+        )
+        return [f"{t}/{e}" for t, e in cur.fetchall()]
+
+
+def verdict(r):
+    """The drill's failures (empty: passed), from its result alone."""
+    failures = list(r["fault_errors"])
+    if not r["fault_effect"]:
+        failures.append(f"the fault had no observed effect on {r['target']}")
+    if r["expect_failover"] is True and r["new_leader"] is None:
+        failures.append("no new leader appeared after a fault that must cause a failover")
+    if r["expect_failover"] is False and r["failover"]:
+        failures.append("unexpected failover")
+    if not r["settled"]:
+        failures.append("cluster did not settle (one leader, all others streaming, a synchronous standby)")
+    if r["acknowledged_lost"]:
+        failures.append(f"{r['acknowledged_lost']} acknowledged events lost")
+    # A sampler that stalls could hide split brain: that alone fails the drill.
+    if r["longest_sampling_gap_s"] > 2.0:
+        failures.append(f"sampling stalled for {r['longest_sampling_gap_s']} s")
+    if r["split_brain_samples"]:
+        failures.append(f"{r['split_brain_samples']} split-brain samples")
+    if r["rejoin"] and (not r["rejoin"]["streaming"] or r["rejoin"]["seconds"] > REJOIN_LIMIT or r["rejoin"]["reinit"]):
+        failures.append(f"rejoin failed: {r['rejoin']}")
+    c = r["consistency"]
+    if not (c["stats_invariant"] and c["unique_equals_rows"] and c["nodes_identical"]):
+        failures.append(f"consistency: {c}")
+    if r["acknowledged"] == 0:
+        failures.append("no event was acknowledged")
+    return failures
 
 
 def _get_json(url):

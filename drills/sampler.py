@@ -136,7 +136,7 @@ class NodeProbe(Probe):
         if not self.cluster.lab:
             return unreachable
         try:
-            out = self.cluster.exec(self.name, "python3", "-c", INSIDE, timeout=2)
+            out = self.cluster.exec(self.name, "python3", "-c", INSIDE, timeout=2, check=False)
         except Exception:  # container stopped or exec timed out
             return unreachable
         pg_at = time.time()

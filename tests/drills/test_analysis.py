@@ -3,11 +3,11 @@
 from drills import analysis
 
 
-def sample(t, writable=(), primary=()):
+def sample(t, writable=(), primary=(), timeline=1):
     nodes = ("pg1", "pg2", "pg3")
     return {
         "t": t,
-        "nodes": {n: {"writable": n in writable} for n in nodes},
+        "nodes": {n: {"writable": n in writable, "timeline": timeline} for n in nodes},
         "primary_api": {n: 200 if n in primary else 503 for n in nodes},
     }
 
@@ -36,8 +36,14 @@ def test_leader_changes_and_time_to_new_leader():
     assert (seconds, leader) == (3.0, "pg2")
 
 
-def test_same_leader_back_after_an_outage_counts_as_recovery():
+def test_old_leader_back_on_its_own_timeline_is_no_new_leader():
+    # A missed probe (or a restart in place) of the old leader is not an election.
     samples = [sample(0, primary=["pg1"]), sample(1, primary=[]), sample(2.5, primary=["pg1"])]
+    assert analysis.time_to_new_leader(samples, fault_time=0.5, old_leader="pg1") == (None, None)
+
+
+def test_old_leader_re_elected_on_a_later_timeline_counts():
+    samples = [sample(0, primary=["pg1"]), sample(1, primary=[]), sample(2.5, primary=["pg1"], timeline=2)]
     assert analysis.time_to_new_leader(samples, fault_time=0.5, old_leader="pg1") == (2.0, "pg1")
 
 

@@ -20,7 +20,7 @@ def test_drill(name):
         f"\n{name}: write downtime {result['write_downtime_s']} s (target <= {TARGETS[name]} s), "
         f"new leader after {result['time_to_new_leader_s']} s, acknowledged {result['acknowledged']}, "
         f"lost {result['acknowledged_lost']}, split-brain samples {result['split_brain_samples']}, "
-        f"rejoin {result['rejoin']}, report {result['report']}"
+        f"rejoin {result['rejoin']}, observed effect: {result['fault_effect']}, report {result['report']}"
     )
     assert result["acknowledged_lost"] == 0, f"expected no acknowledged loss, found {result['lost_examples']}"
     assert result["split_brain_samples"] == 0, f"expected no split brain, found {result['split_brain_examples']}"

@@ -1,0 +1,46 @@
+"""Fixtures shared by the app and drill tests: a real PostgreSQL for the session."""
+
+import pathlib
+import sys
+import uuid
+
+import psycopg2
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent / "app"))
+
+from aggregator import schema  # noqa: E402
+from pgserver import PgServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    server = PgServer()
+    server.init()
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def database_url(pg_server):
+    """A fresh database per test, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    admin_sql(pg_server, f"CREATE DATABASE {name}")
+    # Deployments run the migration once before starting the app; so do the tests.
+    conn = psycopg2.connect(pg_server.url(name))
+    schema.migrate(conn)
+    conn.close()
+    yield pg_server.url(name)
+    # A fresh connection: a test may have restarted the server.
+    admin_sql(pg_server, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def admin_sql(server, statement):
+    conn = psycopg2.connect(server.url())
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()

@@ -1,0 +1,122 @@
+"""Self-test of the drill runner's verdict: a drill must fail when its fault did nothing,
+when two nodes took writes at once, or when an acknowledged event is missing.
+
+No cluster: the fault runs against an in-memory stand-in of the container engine, and
+the acknowledged-loss check runs against a real PostgreSQL.
+"""
+
+import psycopg2
+import pytest
+
+from drills import analysis
+from drills.faults import CrashPrimary
+from drills.runner import _read_acks, missing_acks, observe_effect, verdict
+
+NODES = ("pg1", "pg2", "pg3")
+
+
+class ContainerEngine:
+    """Just enough of `drills.cluster.Cluster` for the crash faults: containers that
+    `docker kill` stops and `docker start` starts."""
+
+    def __init__(self):
+        self.running = set(NODES)
+        self.nodes = dict.fromkeys(NODES, "127.0.0.1")
+
+    def docker(self, verb, name):
+        {"kill": self.running.discard, "start": self.running.add}[verb](name)
+
+    def container_running(self, name):
+        return name in self.running
+
+
+class InertCrash(CrashPrimary):
+    """crash-primary whose injection silently does nothing."""
+
+    def inject(self, cluster, node, before):
+        pass
+
+
+def sample(t, writable=("pg1",), primary=("pg1",), timeline=1):
+    return {
+        "t": t,
+        "nodes": {n: {"writable": n in writable, "timeline": timeline} for n in NODES},
+        "primary_api": {n: 200 if n in primary else 503 for n in NODES},
+    }
+
+
+def failover_samples():
+    """pg1 leads, the fault at t=1, pg2 leads from t=3."""
+    return [sample(0), sample(1, writable=(), primary=()), sample(3, writable=("pg2",), primary=("pg2",))]
+
+
+def result(samples, effect="container pg1 is not running", lost=0, expect_failover=True):
+    after, leader = analysis.time_to_new_leader(samples, 1, "pg1")
+    return {
+        "target": "pg1",
+        "expect_failover": expect_failover,
+        "fault_effect": effect,
+        "fault_errors": [],
+        "new_leader": leader,
+        "time_to_new_leader_s": after,
+        "failover": leader is not None,
+        "settled": True,
+        "acknowledged": 100,
+        "acknowledged_lost": lost,
+        "longest_sampling_gap_s": 0.2,
+        "split_brain_samples": len(analysis.split_brain_samples(samples)),
+        "rejoin": {"node": "pg1", "streaming": True, "seconds": 5.0, "reinit": False},
+        "consistency": {"stats_invariant": True, "unique_equals_rows": True, "nodes_identical": True},
+    }
+
+
+def test_a_real_crash_with_a_failover_passes():
+    engine = ContainerEngine()
+    fault = CrashPrimary()
+    fault.inject(engine, "pg1", None)
+    effect = observe_effect(fault, engine, "pg1", None, hold=0, timeout=1)
+    assert effect == "container pg1 is not running"
+    assert verdict(result(failover_samples(), effect)) == []
+
+
+def test_a_fault_that_does_nothing_fails_crash_primary():
+    engine = ContainerEngine()
+    fault = InertCrash()
+    fault.inject(engine, "pg1", None)
+    effect = observe_effect(fault, engine, "pg1", None, hold=0, timeout=1)
+    assert effect is None
+    # Nothing happened, so pg1 stays leader on its own timeline throughout.
+    failures = verdict(result([sample(0), sample(1), sample(3)], effect))
+    assert "the fault had no observed effect on pg1" in failures
+    assert "no new leader appeared after a fault that must cause a failover" in failures
+
+
+def test_a_missed_probe_of_the_old_leader_is_not_the_failover_crash_primary_needs():
+    samples = [sample(0), sample(1.5, writable=(), primary=()), sample(2, writable=("pg1",), primary=("pg1",))]
+    assert "no new leader appeared after a fault that must cause a failover" in verdict(result(samples))
+
+
+def test_two_writable_nodes_in_one_sample_fail_the_drill():
+    samples = failover_samples() + [sample(4, writable=("pg1", "pg2"), primary=("pg2",))]
+    assert verdict(result(samples)) == ["1 split-brain samples"]
+
+
+def test_an_acknowledged_event_missing_from_the_table_fails_the_drill(database_url, tmp_path):
+    ack_log = tmp_path / "acks"
+    ack_log.write_text("drill\tstored\t1.000\ndrill\tlost\t1.100\n")
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO events (topic, event_id, ts) VALUES ('drill', 'stored', now())")
+        missing = missing_acks(conn, _read_acks(ack_log))
+    finally:
+        conn.close()
+    assert missing == ["drill/lost"]
+    assert verdict(result(failover_samples(), lost=len(missing))) == ["1 acknowledged events lost"]
+
+
+@pytest.mark.parametrize("errors", [["inject on pg1 failed: `docker kill pg1` exited 1: No such container"]])
+def test_a_failed_injection_fails_the_drill(errors):
+    r = result(failover_samples())
+    r["fault_errors"] = errors
+    assert verdict(r) == errors
