@@ -3,8 +3,10 @@
     python -m aggregator.publisher --url http://127.0.0.1:8080 --events 20000
 
 Sends events with a share of duplicates, retries timeouts and 503s with exponential
-backoff and jitter, prints throughput and latency percentiles, and checks the
-server's /stats deltas against what it sent (exit code 1 on a mismatch).
+backoff and jitter, prints throughput, end-to-end latency percentiles (first send to
+acknowledgement, retries and backoff included), the attempts made and the longest gap
+between acknowledgements, and checks the server's /stats deltas against what it sent
+(exit code 1 on a mismatch).
 With --ack-log it writes every acknowledged event (topic, event_id, ack time).
 """
 
@@ -81,24 +83,32 @@ class Publisher:
     def __init__(self, args):
         self.args = args
         self.lock = threading.Lock()
-        self.latencies = []
+        self.latencies = []  # per acknowledged request: first send to acknowledgement
+        self.last_attempt_latencies = []  # per acknowledged request: the successful attempt alone
+        self.ack_times = []
         self.acked = 0
+        self.attempts = 0
         self.retried_requests = 0
         self.failed = []
         self.ack_file = open(args.ack_log, "a", encoding="utf-8") if args.ack_log else None  # noqa: SIM115
 
     def send(self, client, batch, rng):
         body = json.dumps(batch[0] if self.args.batch_size == 1 else batch).encode()
+        first_sent = time.perf_counter()
         for attempt in range(self.args.retries + 1):
             started = time.perf_counter()
+            with self.lock:
+                self.attempts += 1
             try:
                 status, payload, retry_after = client.request("POST", "/publish", body)
             except (OSError, http.client.HTTPException) as exc:
                 status, payload, retry_after = None, str(exc).encode(), None
             if status == 202:
-                ack_time = time.time()
+                ack_time, acked_at = time.time(), time.perf_counter()
                 with self.lock:
-                    self.latencies.append(time.perf_counter() - started)
+                    self.latencies.append(acked_at - first_sent)
+                    self.last_attempt_latencies.append(acked_at - started)
+                    self.ack_times.append(acked_at)
                     self.acked += len(batch)
                     if attempt:
                         self.retried_requests += 1
@@ -162,6 +172,18 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def longest_gap(times, start, end):
+    """Longest stretch in [start, end] without an acknowledgement."""
+    edges = [start, *sorted(times), end]
+    return max(b - a for a, b in zip(edges, edges[1:], strict=False))
+
+
+def milliseconds(values):
+    return "p50 {:.1f}  p95 {:.1f}  p99 {:.1f}  max {:.1f}".format(
+        *(1000 * percentile(values, q) for q in (0.5, 0.95, 0.99, 1.0))
+    )
+
+
 def main(argv=None):
     args = parse_args(argv)
     rng = random.Random(args.seed)
@@ -169,16 +191,18 @@ def main(argv=None):
     events, unique_count = make_events(args.events, args.duplicate_rate, args.topics, run_id, rng)
     before = None if args.no_verify else get_stats(args.url, args.timeout)
     publisher = Publisher(args)
+    started = time.perf_counter()
     elapsed = publisher.run(events)
-    lat = publisher.latencies
     print(f"run {run_id}: sent {len(events)} events ({unique_count} unique) in {elapsed:.2f} s")
-    print(f"throughput: {publisher.acked / elapsed:.0f} events/s acknowledged, {len(lat)} requests")
+    print(f"throughput: {publisher.acked / elapsed:.0f} events/s acknowledged, {len(publisher.latencies)} requests")
+    print(f"request latency ms, first send to acknowledgement: {milliseconds(publisher.latencies)}")
+    print(f"last attempt only ms (retries excluded): {milliseconds(publisher.last_attempt_latencies)}")
     print(
-        "request latency ms: p50 {:.1f}  p95 {:.1f}  p99 {:.1f}  max {:.1f}".format(
-            *(1000 * percentile(lat, q) for q in (0.5, 0.95, 0.99, 1.0))
-        )
+        f"attempts: {publisher.attempts}, retried requests: {publisher.retried_requests}, "
+        f"failed requests: {len(publisher.failed)}"
     )
-    print(f"retried requests: {publisher.retried_requests}, failed requests: {len(publisher.failed)}")
+    gap = longest_gap(publisher.ack_times, started, started + elapsed)
+    print(f"longest gap between acknowledgements: {gap:.2f} s")
     ok = not publisher.failed
     for status, body in publisher.failed[:5]:
         print(f"  failed: {status} {body!r}")

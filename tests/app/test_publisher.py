@@ -52,3 +52,30 @@ def test_publisher_detects_a_mismatch(served, client, capsys):
     )
     assert code == 1
     assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_latency_is_end_to_end_through_an_outage(make_app, pg_server, capsys):
+    """Through a database outage the latency figures, the attempt count and the longest
+    acknowledgement gap include the time spent retrying, not only the last attempt."""
+    app = make_app(RETRY_DEADLINE_SECONDS=0.5)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    outage = 3.0
+    pg_server.stop()
+    threading.Timer(outage, pg_server.start).start()
+    try:
+        code = publisher.main(
+            ["--url", f"http://127.0.0.1:{server.server_port}", "--events", "4", "--batch-size", "1",
+             "--concurrency", "1", "--retries", "30", "--no-verify"]
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+    out = capsys.readouterr().out
+    assert code == 0, out
+    figures = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    end_to_end_max = float(figures["request latency ms, first send to acknowledgement"].split("max ")[1])
+    last_attempt_max = float(figures["last attempt only ms (retries excluded)"].split("max ")[1])
+    assert end_to_end_max >= 1000 * outage * 0.8, out
+    assert last_attempt_max < end_to_end_max, out
+    assert int(figures["attempts"].split(",")[0]) > 4, out
+    assert float(figures["longest gap between acknowledgements"].rstrip(" s")) >= outage * 0.8, out
