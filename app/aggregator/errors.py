@@ -52,4 +52,6 @@ def register(app):
     def http_error(exc):
         name = exc.name.lower().replace(" ", "_")
         body = {"error": name, "message": exc.description, "details": []}
-        return jsonify(body), exc.code
+        # Keep what the exception says beyond its body, e.g. Allow on a 405 (RFC 9110).
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return jsonify(body), exc.code, headers

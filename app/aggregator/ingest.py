@@ -62,6 +62,10 @@ GROUP BY 1
 
 # Besides lost connections: a primary that was just demoted answers read-only.
 RETRYABLE = (*db.RETRYABLE, psycopg2.errors.ReadOnlySqlTransaction)
+# SQLSTATE classes that speak of the events themselves (a value PostgreSQL cannot store,
+# a constraint, a key too large for the index): only these are the client's fault.
+# Anything else (a missing table after a bad deploy, permissions, out of disk) is ours.
+EVENT_ERROR_CLASSES = ("22", "23", "54")
 
 
 class QueueFull(Exception):
@@ -266,6 +270,10 @@ class IngestPool:
                     _fail(batch)
                     return None
                 conn.rollback()
+                if (exc.pgcode or "")[:2] not in EVENT_ERROR_CLASSES:
+                    log.error("database error not caused by the events (SQLSTATE %s): %s", exc.pgcode, exc)
+                    _fail(batch)
+                    return conn
                 if len(batch) == 1:
                     batch[0].finish(error=Rejected(str(exc).strip()))
                     return conn

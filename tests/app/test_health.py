@@ -1,6 +1,7 @@
 """GET /health, /ready and /metrics."""
 
 from pgserver import free_port
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def test_health(client):
@@ -20,17 +21,37 @@ def test_not_ready_when_the_database_is_unreachable(make_app):
     assert r.json["database"] == "unreachable"
 
 
-def test_metrics_count_events_and_batches(client):
-    client.post("/publish", json=[{"event_id": "m1"}, {"event_id": "m1"}])
+def metric_values(client):
+    """Every sample of /metrics as {(name, labels): value}."""
     text = client.get("/metrics").get_data(as_text=True)
-    for name in (
-        "aggregator_events_received_total",
-        "aggregator_events_unique_total",
-        "aggregator_events_duplicate_total",
-        "aggregator_batch_events_bucket",
-        "aggregator_commit_seconds_bucket",
-        "aggregator_queue_events",
-        "aggregator_database_errors_total",
-        "aggregator_batch_retries_total",
-    ):
-        assert name in text, f"expected metric {name} in /metrics"
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_move_by_what_the_requests_did(client):
+    before = metric_values(client)
+    assert client.post("/publish", json=[{"event_id": "m1"}, {"event_id": "m1"}, {"event_id": "m2"}]).status_code == 202
+    assert client.post("/publish", json={"event_id": "m2"}).status_code == 202
+    assert client.post("/publish", json=[{"topic": "x"}]).status_code == 422
+    assert client.post("/publish", data="{", content_type="application/json").status_code == 400
+    after = metric_values(client)
+
+    def moved(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert moved("aggregator_events_received_total") == 4
+    assert moved("aggregator_events_unique_total") == 2
+    assert moved("aggregator_events_duplicate_total") == 2
+    # The test client sends one request at a time: each accepted one is its own batch.
+    assert moved("aggregator_batches_total") == 2
+    assert moved("aggregator_batch_events_count") == 2
+    assert moved("aggregator_batch_events_sum") == 4
+    assert moved("aggregator_commit_seconds_count") == 2
+    assert moved("aggregator_requests_rejected_total", reason="validation") == 1
+    assert moved("aggregator_requests_rejected_total", reason="malformed_json") == 1
+    assert moved("aggregator_database_errors_total") == 0
+    assert after[("aggregator_queue_events", ())] == 0

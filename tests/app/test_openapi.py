@@ -4,6 +4,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 
 def test_document_validates(client):
@@ -23,6 +24,9 @@ fuzzed = schemathesis.pytest.from_fixture("api_schema")
 
 @fuzzed.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-def test_fuzzed_requests_never_get_a_server_error(case):
-    response = case.call()
-    assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
+def test_fuzzed_requests_get_documented_responses_and_never_a_server_error(case):
+    # Every response against the generated schema: documented status code, content type,
+    # headers and response body model (/events, /stats, /publish ...), and no 5xx.
+    # Left out: two guesses about inputs the schema cannot express (413 for more events
+    # than maxItems is our documented answer; a well-formed cursor we never issued is 422).
+    case.call_and_validate(excluded_checks=[negative_data_rejection, positive_data_acceptance])

@@ -199,3 +199,17 @@ def test_database_down_is_503_then_recovers_without_restart(make_app, pg_server,
     r = client.post("/publish", json={"event_id": "after"})
     assert r.status_code == 202
     assert sorted(row[0] for row in sql("SELECT event_id FROM events")) == ["after", "before"]
+
+
+def test_a_database_error_not_about_the_events_is_503_not_rejected(client, sql):
+    """A schema the code does not expect (say, new code before its migration) is the
+    server's problem: retryable 503, never a 422 that tells the client to give up."""
+    sql("ALTER TABLE events RENAME TO events_moved")
+    try:
+        r = client.post("/publish", json=[{"event_id": "a"}, {"event_id": "b"}])
+        assert r.status_code == 503, r.json
+        assert r.json["error"] == "unavailable"
+        assert r.headers["Retry-After"]
+    finally:
+        sql("ALTER TABLE events_moved RENAME TO events")
+    assert client.post("/publish", json=[{"event_id": "a"}]).status_code == 202
