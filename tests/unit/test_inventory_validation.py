@@ -23,14 +23,14 @@ GOOD_VARS = {
 }
 
 
-def inventory(etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=None):
+def inventory(etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=None, drop_var=None):
     hosts = {f"db{i}": {"node_address": f"10.0.0.{i}"} for i in range(1, max(etcd, postgres) + 1)}
     hosts["lb1"] = {"node_address": "10.0.0.100"}
     if drop_address:
         del hosts[drop_address]["node_address"]
     return {
         "all": {
-            "vars": {**GOOD_VARS, **(extra_vars or {})},
+            "vars": {k: v for k, v in {**GOOD_VARS, **(extra_vars or {})}.items() if k != drop_var},
             "hosts": hosts,
             "children": {
                 "etcd": {"hosts": {f"db{i}": None for i in range(1, etcd + 1)}},
@@ -82,7 +82,8 @@ def test_valid_inventory_passes(tmp_path):
         ),
         (inventory(extra_vars={"patroni_allowed_networks": ["0.0.0.0/0"]}), "patroni_allowed_networks must list"),
         (inventory(extra_vars={"patroni_allowed_networks": ["not-a-cidr"]}), "patroni_allowed_networks must list"),
-        (inventory(extra_vars={"patroni_app_password": ""}), "patroni_app_password is empty"),
+        (inventory(extra_vars={"patroni_app_password": ""}), "patroni_app_password is missing, empty"),
+        (inventory(drop_var="patroni_rewind_password"), "patroni_rewind_password is missing, empty"),
     ],
     ids=[
         "two-etcd",
@@ -96,9 +97,30 @@ def test_valid_inventory_passes(tmp_path):
         "world-open",
         "bad-cidr",
         "empty-secret",
+        "missing-secret",
     ],
 )
 def test_bad_inventory_fails_with_a_clear_message(tmp_path, inv, message):
     result = run_validate(tmp_path, inv)
     assert result.returncode != 0, f"expected validation to fail with '{message}', it passed"
     assert message in result.stdout, f"expected '{message}' in the output, found:\n{result.stdout[-2000:]}"
+
+
+def test_the_patroni_role_refuses_to_start_without_its_secrets(tmp_path):
+    """The role's argument spec fires on its own (a playbook without site.yml's
+    validation play): no default may satisfy a required secret."""
+    inv = inventory(drop_var="patroni_superuser_password")
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inv))
+    play = [{"hosts": "db1", "gather_facts": False, "roles": ["patroni"]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run(
+        ["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "missing required arguments: patroni_superuser_password" in result.stdout, result.stdout[-2000:]

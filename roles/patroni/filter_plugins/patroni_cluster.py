@@ -1,0 +1,43 @@
+"""patroni_cluster_problems: what keeps a Patroni cluster from being whole (an empty
+list when it is whole). The one definition the role's waits and the switchover use."""
+
+
+def patroni_cluster_problems(cluster, members, synchronous, leader=None, restarted=None):
+    """`cluster` is GET /cluster's body; `members` the inventory's member names."""
+    found = (cluster or {}).get("members") or []
+    problems = []
+    names = {m["name"] for m in found}
+    missing = sorted(set(members) - names)
+    if missing:
+        problems.append(f"missing members: {', '.join(missing)}")
+    leaders = [m["name"] for m in found if m["role"] == "leader" and m["state"] == "running"]
+    if len(leaders) != 1:
+        problems.append(f"expected one running leader, found {leaders or 'none'}")
+    elif leader and leaders[0] != leader:
+        problems.append(f"expected {leader} to lead, found {leaders[0]}")
+    lagging = [f"{m['name']} ({m['state']})" for m in found if m["role"] != "leader" and m["state"] != "streaming"]
+    if lagging:
+        problems.append(f"not streaming: {', '.join(lagging)}")
+    if synchronous and len(members) > 1 and not any(m["role"] == "sync_standby" for m in found):
+        problems.append("synchronous mode is on but no synchronous standby is designated")
+    if restarted and any(m["name"] == restarted and m.get("pending_restart") for m in found):
+        problems.append(f"{restarted} still waits for a restart")
+    return problems
+
+
+def patroni_switchover_candidate(cluster):
+    """The synchronous standby, else the first streaming replica ('' when none)."""
+    found = (cluster or {}).get("members") or []
+    for role in ("sync_standby", "replica"):
+        for m in found:
+            if m["role"] == role and m["state"] == "streaming":
+                return m["name"]
+    return ""
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "patroni_cluster_problems": patroni_cluster_problems,
+            "patroni_switchover_candidate": patroni_switchover_candidate,
+        }
