@@ -1,0 +1,53 @@
+"""The etcd play is safe to re-run after a member was added to the cluster but never
+started (a run that failed between `etcdctl member add` and the start)."""
+
+import json
+import os
+import subprocess
+
+from lab import ADDRESSES, INVENTORY, REPO, node, wait_for
+
+DATA_DIR = "/var/lib/etcd/pgha"
+
+
+def members(on="pg1"):
+    return json.loads(node(on).check_output("etcdctl member list --write-out=json"))["members"]
+
+
+def healthy_members(on="pg1"):
+    out = node(on).run("etcdctl endpoint health --cluster --write-out=json")
+    return sorted(e["endpoint"] for e in json.loads(out.stdout or "[]") if e["health"]) if out.rc == 0 else []
+
+
+def test_re_running_the_etcd_play_after_a_half_finished_join_completes_it():
+    joining = "pg3"
+    peer_url = f"http://{ADDRESSES[joining]}:2380"
+    member_id = next(m["ID"] for m in members() if peer_url in m["peerURLs"])
+    # Take pg3 out and wipe its etcd data, as on a node being replaced ...
+    node(joining).check_output("systemctl stop etcd")
+    node("pg1").check_output(f"etcdctl member remove {member_id:x}")
+    node(joining).check_output(f"rm -rf {DATA_DIR}/member")
+    # ... then do what an interrupted run did: register it and never start it.
+    node("pg1").check_output(f"etcdctl member add {joining} --peer-urls={peer_url}")
+    assert any(peer_url in m["peerURLs"] and not m.get("name") for m in members()), "expected an unstarted member"
+
+    run = subprocess.run(
+        ["ansible-playbook", "-i", str(INVENTORY), str(REPO / "playbooks" / "etcd.yml")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")),
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert wait_for(lambda: len(healthy_members()) == 3, 60), f"expected 3 healthy members, found {healthy_members()}"
+    assert any(m.get("name") == joining and peer_url in m["peerURLs"] for m in members())
+
+    again = subprocess.run(
+        ["ansible-playbook", "-i", str(INVENTORY), str(REPO / "playbooks" / "etcd.yml")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")),
+    )
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "changed=0" in again.stdout.split("PLAY RECAP")[-1].split(joining)[1].split("\n")[0], again.stdout[-1500:]
