@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import subprocess
 
 import psycopg2
 import testinfra
@@ -66,3 +67,20 @@ def assert_service_up(name, service):
     unit = node(name).service(service)
     assert unit.is_running, f"{service} on {name}: expected running, found stopped"
     assert unit.is_enabled, f"{service} on {name}: expected enabled, found disabled"
+
+
+def run_playbook(playbook, *args, timeout=900, **env):
+    """ansible-playbook on the lab inventory with the project's configuration; returns
+    the CompletedProcess (stdout and stderr as text)."""
+    return subprocess.run(
+        ["ansible-playbook", "-i", str(INVENTORY), str(REPO / playbook), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", **env),
+    )
+
+
+def recap(run, host):
+    """The PLAY RECAP line of one host."""
+    return next(line for line in run.stdout.split("PLAY RECAP")[-1].splitlines() if line.startswith(host))

@@ -1,13 +1,9 @@
 """Patroni's dynamic configuration follows the inventory, removals included."""
 
 import json
-import os
-import subprocess
 
 import yaml
-from lab import BALANCER_HOST, INVENTORY, PRIMARY_PORT, REPO, query
-
-PLAYBOOK = REPO / "playbooks" / "postgres_config.yml"
+from lab import BALANCER_HOST, INVENTORY, PRIMARY_PORT, query, run_playbook
 
 
 def apply_config(tmp_path, parameters=None):
@@ -16,13 +12,7 @@ def apply_config(tmp_path, parameters=None):
         extra = tmp_path / "extra.json"
         extra.write_text(json.dumps({"patroni_postgresql_parameters": parameters}))
         args = ["-e", f"@{extra}"]
-    run = subprocess.run(
-        ["ansible-playbook", "-i", str(INVENTORY), str(PLAYBOOK), *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")),
-        timeout=600,
-    )
+    run = run_playbook("playbooks/postgres_config.yml", *args, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
 
 

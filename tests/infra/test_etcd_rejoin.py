@@ -2,10 +2,8 @@
 started (a run that failed between `etcdctl member add` and the start)."""
 
 import json
-import os
-import subprocess
 
-from lab import ADDRESSES, INVENTORY, REPO, node, wait_for
+from lab import ADDRESSES, node, recap, run_playbook, wait_for
 
 DATA_DIR = "/var/lib/etcd/pgha"
 
@@ -31,23 +29,11 @@ def test_re_running_the_etcd_play_after_a_half_finished_join_completes_it():
     node("pg1").check_output(f"etcdctl member add {joining} --peer-urls={peer_url}")
     assert any(peer_url in m["peerURLs"] and not m.get("name") for m in members()), "expected an unstarted member"
 
-    run = subprocess.run(
-        ["ansible-playbook", "-i", str(INVENTORY), str(REPO / "playbooks" / "etcd.yml")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")),
-    )
+    run = run_playbook("playbooks/etcd.yml")
     assert run.returncode == 0, run.stdout[-3000:]
     assert wait_for(lambda: len(healthy_members()) == 3, 60), f"expected 3 healthy members, found {healthy_members()}"
     assert any(m.get("name") == joining and peer_url in m["peerURLs"] for m in members())
 
-    again = subprocess.run(
-        ["ansible-playbook", "-i", str(INVENTORY), str(REPO / "playbooks" / "etcd.yml")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")),
-    )
+    again = run_playbook("playbooks/etcd.yml")
     assert again.returncode == 0, again.stdout[-3000:]
-    assert "changed=0" in again.stdout.split("PLAY RECAP")[-1].split(joining)[1].split("\n")[0], again.stdout[-1500:]
+    assert "changed=0" in recap(again, joining), again.stdout[-1500:]

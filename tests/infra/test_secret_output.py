@@ -1,9 +1,6 @@
 """A converge with --diff -v that rewrites every file holding a secret prints none of them."""
 
-import os
-import subprocess
-
-from lab import INVENTORY, REPO, SECRETS, node
+from lab import SECRETS, node, run_playbook
 
 STALE = "stale-value-written-by-the-test"
 
@@ -15,14 +12,7 @@ def test_a_diff_converge_rewriting_secret_files_prints_no_secret():
     pg1.check_output(f"sed -i 's/^\\( *password: \\).*/\\1{STALE}/' /etc/patroni/patroni.yml")
     app1.check_output(f"sed -i 's|^\\(AGGREGATOR_DATABASE_URL=\\).*|\\1{STALE}|' /etc/aggregator/aggregator.env")
 
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-    run = subprocess.run(
-        ["ansible-playbook", "-i", str(INVENTORY), str(REPO / "site.yml"), "--diff", "-v"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
+    run = run_playbook("site.yml", "--diff", "-v")
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]
 

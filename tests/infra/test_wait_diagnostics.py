@@ -1,10 +1,8 @@
 """A wait that times out says what is wrong and shows the service's journal."""
 
-import os
 import re
-import subprocess
 
-from lab import INVENTORY, REPO, node, wait_for
+from lab import INVENTORY, node, run_playbook, wait_for
 
 from drills.cluster import Cluster
 
@@ -19,13 +17,9 @@ def test_a_failed_cluster_wait_prints_the_problem_and_patroni_journal():
     try:
         # Patroni designates the remaining replica as synchronous standby when needed.
         assert wait_for(lambda: any(m["role"] == "sync_standby" for m in cluster.members()), 60)
-        run = subprocess.run(
-            ["ansible-playbook", "-i", str(INVENTORY), str(REPO / "playbooks" / "switchover.yml"),
-             "-e", "patroni_switchover_timeout=6"],
-            capture_output=True, text=True, timeout=300,
-            env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                 ANSIBLE_CALLBACK_RESULT_FORMAT="json"),  # messages unwrapped
-        )  # fmt: skip
+        # json results: messages on one line, unwrapped.
+        run = run_playbook("playbooks/switchover.yml", "-e", "patroni_switchover_timeout=6", timeout=300,
+                           ANSIBLE_CALLBACK_RESULT_FORMAT="json")  # fmt: skip
     finally:
         node(replica).check_output("systemctl start patroni")
     assert run.returncode != 0, "expected the wait to fail while a member is stopped"
