@@ -128,9 +128,9 @@ class Cluster:
         in synchronous mode, a designated synchronous standby."""
         return cluster_is_healthy(self.members(), len(self.nodes), self.synchronous_mode())
 
-    def switchover_candidate(self, members=None):
+    def switchover_candidate(self):
         """The synchronous standby, else the first streaming replica (Patroni's own preference)."""
-        members = self.members() if members is None else members
+        members = self.members()
         for role in ("sync_standby", "replica"):
             for m in members:
                 if m["role"] == role and m["state"] == "streaming":
