@@ -55,7 +55,13 @@ unit: venv
 molecule: venv docker
 	molecule test
 
-test: lint unit molecule
+# Each stage in turn, with its time (CI prints them).
+test:
+	@for stage in lint unit molecule; do \
+	  started=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$stage || exit 1; \
+	  echo "=== stage $$stage took $$(( $$(date +%s) - started )) s"; \
+	done
 
 bench: venv
 	command -v wrk >/dev/null || apt-get install -y -q wrk
