@@ -77,6 +77,8 @@ class Cluster:
             dbname=dbname,
             connect_timeout=timeout,
             application_name="drill",
+            sslmode="verify-full",
+            sslrootcert=str(self.secrets / "pki" / "ca.crt"),
             # A peer cut off the network never answers: give up on unacknowledged data
             # after half a second instead of the kernel's minutes of retransmissions.
             tcp_user_timeout=500,
