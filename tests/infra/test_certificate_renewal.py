@@ -37,7 +37,8 @@ def test_a_certificate_near_expiry_is_renewed_and_reloaded_without_failover(tmp_
     subprocess.run(["openssl", "x509", "-x509toreq", "-copy_extensions", "copyall", "-in", str(crt),
                     "-signkey", str(key), "-out", str(request)], **openssl)  # fmt: skip
     subprocess.run(["openssl", "x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(PKI / "ca.key"),
-                    "-CAcreateserial", "-days", "5", "-copy_extensions", "copyall", "-out", str(crt)], **openssl)  # fmt: skip
+                    "-CAcreateserial", "-days", "5", "-copy_extensions", "copyall",
+                    "-out", str(crt)], **openssl)  # fmt: skip
     short = certificate_file(PKI / f"{node}.crt")
 
     run = run_playbook("playbooks/pki.yml")
