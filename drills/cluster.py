@@ -62,6 +62,10 @@ class Cluster:
             inventory=str(inventory),
         )
 
+    def api_token(self, scope):
+        """The deployment's aggregator token of a scope (write, read, metrics)."""
+        return self.secret(f"aggregator_{scope}_token")
+
     def secret(self, name):
         if name not in self.passwords:
             self.passwords[name] = (self.secrets / name).read_text().split()[0]

@@ -20,6 +20,11 @@ def test_a_diff_converge_rewriting_secret_files_prints_no_secret():
     assert STALE not in pg1.check_output("cat /etc/patroni/patroni.yml")
     assert STALE not in app1.check_output("cat /etc/aggregator/aggregator.env")
     secrets = {path.name: path.read_text().split()[0] for path in SECRETS.iterdir() if path.is_file()}
-    assert len(secrets) >= 5, f"expected the generated secrets in {SECRETS}, found {sorted(secrets)}"
+    assert len(secrets) >= 8, f"expected the generated passwords and tokens in {SECRETS}, found {sorted(secrets)}"
+    # Private keys: every base64 line of each PEM body.
+    for key in (SECRETS / "pki").glob("*.key"):
+        for number, line in enumerate(key.read_text().splitlines()):
+            if not line.startswith("-----"):
+                secrets[f"{key.name} line {number}"] = line
     leaked = sorted(name for name, value in secrets.items() if value in output)
     assert not leaked, f"secrets printed by `ansible-playbook site.yml --diff -v`: {leaked}"
