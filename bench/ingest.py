@@ -21,6 +21,7 @@ import io
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import threading
@@ -32,6 +33,9 @@ import orjson
 import psycopg2
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The app requires bearer tokens: one generated per run, sent with every publish.
+TOKEN = secrets.token_hex(16)
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "app"))
 
 from aggregator import schema  # noqa: E402
@@ -140,7 +144,7 @@ def post_bodies(port, bodies, concurrency):
                 body = next(cursor, None)
             if body is None:
                 break
-            conn.request("POST", "/publish", body=body, headers={"Content-Type": "application/json"})
+            conn.request("POST", "/publish", body=body, headers={"Content-Type": "application/json", **AUTH})
             response = conn.getresponse()
             response.read()
             if response.status != 202:
@@ -186,6 +190,7 @@ async def _fixed_rate(port, rate, seconds, connections):
             body = orjson.dumps({"topic": "latency", "event_id": f"{tag}-{i}"})
             writer.write(
                 b"POST /publish HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                + f"Authorization: {AUTH['Authorization']}\r\n".encode()
                 + f"Content-Length: {len(body)}\r\n\r\n".encode()
                 + body
             )
@@ -206,7 +211,7 @@ async def _fixed_rate(port, rate, seconds, connections):
 def wrk_single(port, seconds, connections, path="/publish"):
     script = ["-s", os.path.join(HERE, "single_event.lua")] if path == "/publish" else []
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *script]
-    command += [f"http://127.0.0.1:{port}{path}", "--", uuid.uuid4().hex[:8]]
+    command += [f"http://127.0.0.1:{port}{path}", "--", uuid.uuid4().hex[:8], TOKEN]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -216,6 +221,7 @@ def wrk_single(port, seconds, connections, path="/publish"):
 
 def start_gunicorn(args, url, port):
     env = dict(os.environ, AGGREGATOR_DATABASE_URL=url, AGGREGATOR_AUTO_MIGRATE="false")
+    env.update({f"AGGREGATOR_{scope}_TOKENS": TOKEN for scope in ("WRITE", "READ", "METRICS")})
     command = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class", args.worker_class]
     if args.worker_class == "gthread":
         command += ["--threads", str(args.threads)]

@@ -9,10 +9,11 @@ end
 
 function init(args)
   prefix = (args[1] or "bench") .. "-" .. tid
+  auth = "Bearer " .. (args[2] or "")
 end
 
 function request()
   counter = counter + 1
   local body = '{"topic":"single","event_id":"' .. prefix .. "-" .. counter .. '","payload":{"n":' .. counter .. '}}'
-  return wrk.format("POST", "/publish", { ["Content-Type"] = "application/json" }, body)
+  return wrk.format("POST", "/publish", { ["Content-Type"] = "application/json", ["Authorization"] = auth }, body)
 end

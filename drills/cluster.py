@@ -62,6 +62,10 @@ class Cluster:
             inventory=str(inventory),
         )
 
+    def api_token(self, scope):
+        """The deployment's aggregator token of a scope (write, read, metrics)."""
+        return self.secret(f"aggregator_{scope}_token")
+
     def secret(self, name):
         if name not in self.passwords:
             self.passwords[name] = (self.secrets / name).read_text().split()[0]
@@ -77,6 +81,8 @@ class Cluster:
             dbname=dbname,
             connect_timeout=timeout,
             application_name="drill",
+            sslmode="verify-full",
+            sslrootcert=str(self.secrets / "pki" / "ca.crt"),
             # A peer cut off the network never answers: give up on unacknowledged data
             # after half a second instead of the kernel's minutes of retransmissions.
             tcp_user_timeout=500,

@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import os
 import subprocess
 import sys
 import time
@@ -40,7 +41,7 @@ class Drill:
         leader = next(m["name"] for m in members if m["role"] == "leader")
         sync = next((m["name"] for m in members if m["role"] == "sync_standby"), None)
         target = fault.target(cluster, leader, sync)
-        stats_before = _get_json(f"{cluster.api_url}/stats")
+        stats_before = _get_json(f"{cluster.api_url}/stats", cluster.api_token("read"))
         self.log(f"[{fault.name}] leader {leader}, sync standby {sync}, target {target}")
 
         ack_log = f"/tmp/{self.run_id}.acks"
@@ -133,7 +134,9 @@ class Drill:
             "--topics", "1", "--retries", "40", "--timeout", "45", "--ack-log", ack_log, "--run-id", self.run_id,
             "--no-verify",
         ]  # fmt: skip
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # The token goes through the environment, not the command line (ps shows that).
+        env = dict(os.environ, AGGREGATOR_PUBLISH_TOKEN=self.cluster.api_token("write"))
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
     def _wait_rejoin(self, node, since, fault_time):
         """Seconds from `since` until `node` streams again, and whether it was re-cloned
@@ -171,7 +174,7 @@ class Drill:
 
     def _consistency(self, stats_before):
         """/stats invariant, unique_processed == rows, and identical rows on every node."""
-        stats = _get_json(f"{self.cluster.api_url}/stats")
+        stats = _get_json(f"{self.cluster.api_url}/stats", self.cluster.api_token("read"))
         conn = self._primary()
         with conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM events")
@@ -271,8 +274,9 @@ def verdict(r):
     return failures
 
 
-def _get_json(url):
-    with urllib.request.urlopen(url, timeout=30) as response:
+def _get_json(url, token):
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
 
 

@@ -3,6 +3,8 @@
 Flask's from_prefixed_env parses values as JSON, so AGGREGATOR_WRITERS=4 is an int.
 """
 
+from . import auth
+
 DEFAULTS = {
     # Primary (read-write) database, e.g. through HAProxy's primary port.
     "DATABASE_URL": None,
@@ -40,6 +42,12 @@ DEFAULTS = {
     "AUTO_MIGRATE": True,
     # Seconds a database connection attempt may take.
     "CONNECT_TIMEOUT": 3,
+    # Bearer tokens per scope (lists, or comma-separated in the environment); two at once
+    # during a rotation. With AUTH_REQUIRED the app refuses to start without them.
+    "AUTH_REQUIRED": True,
+    "WRITE_TOKENS": [],
+    "READ_TOKENS": [],
+    "METRICS_TOKENS": [],
 }
 
 
@@ -48,5 +56,13 @@ def load(app, overrides=None):
     app.config.from_prefixed_env("AGGREGATOR")
     if overrides:
         app.config.update(overrides)
+    for scope in auth.SCOPES:
+        app.config[auth.config_key(scope)] = auth.tokens(app.config[auth.config_key(scope)])
+    missing = [auth.config_key(s) for s in auth.SCOPES if not app.config[auth.config_key(s)]]
+    if app.config["AUTH_REQUIRED"] and missing:
+        raise RuntimeError(
+            f"no bearer tokens configured: set AGGREGATOR_{', AGGREGATOR_'.join(missing)} "
+            "(or AGGREGATOR_AUTH_REQUIRED=false for an unauthenticated development server)"
+        )
     if isinstance(app.config["PATRONI_URLS"], str):
         app.config["PATRONI_URLS"] = [u.strip() for u in app.config["PATRONI_URLS"].split(",") if u.strip()]

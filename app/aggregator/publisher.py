@@ -13,6 +13,7 @@ With --ack-log it writes every acknowledged event (topic, event_id, ack time).
 import argparse
 import http.client
 import json
+import os
 import random
 import sys
 import threading
@@ -36,6 +37,10 @@ def parse_args(argv=None):
     p.add_argument("--run-id", default=None, help="prefix of the event ids (default: random)")
     p.add_argument("--no-verify", action="store_true", help="skip the /stats check (other publishers running)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--token", default=os.environ.get("AGGREGATOR_PUBLISH_TOKEN"),
+                   help="write token for POST /publish (default: $AGGREGATOR_PUBLISH_TOKEN)")  # fmt: skip
+    p.add_argument("--read-token", default=os.environ.get("AGGREGATOR_READ_TOKEN"),
+                   help="read token for the /stats check (default: $AGGREGATOR_READ_TOKEN)")  # fmt: skip
     args = p.parse_args(argv)
     if not 0 <= args.duplicate_rate < 1:
         p.error("--duplicate-rate must be in [0, 1)")
@@ -57,18 +62,21 @@ def make_events(total, duplicate_rate, topics, run_id, rng):
 
 
 class Client:
-    """One persistent HTTP connection."""
+    """One persistent HTTP connection, sending a bearer token when given one."""
 
-    def __init__(self, url, timeout):
+    def __init__(self, url, timeout, token=None):
         parsed = urllib.parse.urlsplit(url)
         self.host, self.port = parsed.hostname, parsed.port or 80
         self.timeout = timeout
+        self.token = token
         self.conn = None
 
     def request(self, method, path, body=None):
         if self.conn is None:
             self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         try:
             self.conn.request(method, path, body=body, headers=headers)
             response = self.conn.getresponse()
@@ -134,7 +142,7 @@ class Publisher:
 
         def worker(seed):
             rng = random.Random(seed)
-            client = Client(self.args.url, self.args.timeout)
+            client = Client(self.args.url, self.args.timeout, self.args.token)
             while True:
                 with cursor_lock:
                     item = next(cursor, None)
@@ -158,8 +166,8 @@ class Publisher:
         return time.monotonic() - started
 
 
-def get_stats(url, timeout):
-    status, body, _ = Client(url, timeout).request("GET", "/stats")
+def get_stats(url, timeout, token):
+    status, body, _ = Client(url, timeout, token).request("GET", "/stats")
     if status != 200:
         raise RuntimeError(f"GET /stats answered {status}: {body[:200]!r}")
     return json.loads(body)
@@ -189,7 +197,7 @@ def main(argv=None):
     rng = random.Random(args.seed)
     run_id = args.run_id or uuid.uuid4().hex[:12]
     events, unique_count = make_events(args.events, args.duplicate_rate, args.topics, run_id, rng)
-    before = None if args.no_verify else get_stats(args.url, args.timeout)
+    before = None if args.no_verify else get_stats(args.url, args.timeout, args.read_token)
     publisher = Publisher(args)
     started = time.perf_counter()
     elapsed = publisher.run(events)
@@ -207,7 +215,7 @@ def main(argv=None):
     for status, body in publisher.failed[:5]:
         print(f"  failed: {status} {body!r}")
     if before is not None:
-        after = get_stats(args.url, args.timeout)
+        after = get_stats(args.url, args.timeout, args.read_token)
         received = after["received"] - before["received"]
         unique = after["unique_processed"] - before["unique_processed"]
         duplicates = after["duplicate_dropped"] - before["duplicate_dropped"]

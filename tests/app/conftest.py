@@ -7,6 +7,19 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 from aggregator import create_app  # noqa: E402
+from flask.testing import FlaskClient  # noqa: E402
+
+# One token for every scope in the app tests; test_auth.py builds apps with separate ones.
+TOKEN = "test-token-for-every-scope"
+TOKENS = {"WRITE_TOKENS": [TOKEN], "READ_TOKENS": [TOKEN], "METRICS_TOKENS": [TOKEN]}
+
+
+class TokenClient(FlaskClient):
+    """A test client that sends the test token with every request."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
 
 
 @pytest.fixture
@@ -14,7 +27,8 @@ def make_app(database_url):
     apps = []
 
     def factory(**overrides):
-        app = create_app({"DATABASE_URL": database_url, "TESTING": True, **overrides})
+        app = create_app({"DATABASE_URL": database_url, "TESTING": True, **TOKENS, **overrides})
+        app.test_client_class = TokenClient
         apps.append(app)
         return app
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg2
 import pytest
 from aggregator import green
+from conftest import TOKEN, TOKENS
 from pgserver import free_port
 from psycopg2 import extensions
 
@@ -26,7 +27,9 @@ def test_install_changes_nothing_outside_gevent():
 def request(port, method, path, body=None, timeout=30):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
         response = conn.getresponse()
         return response.status, json.loads(response.read() or b"null")
@@ -39,6 +42,7 @@ def gevent_app(database_url):
     """The app under gunicorn with ONE gevent worker: any blocking wait stalls it all."""
     port = free_port()
     env = dict(os.environ, AGGREGATOR_DATABASE_URL=database_url, AGGREGATOR_AUTO_MIGRATE="false")
+    env.update({f"AGGREGATOR_{key}": ",".join(value) for key, value in TOKENS.items()})
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "gevent"]
         + ["--bind", f"127.0.0.1:{port}", "--graceful-timeout", "20", "aggregator:create_app()"],

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 from aggregator import publisher
+from conftest import TOKEN
 from werkzeug.serving import make_server
 
 
@@ -32,6 +33,10 @@ def test_publisher_sends_duplicates_and_verifies_stats(served, sql, tmp_path, ca
             str(ack_log),
             "--seed",
             "1",
+            "--token",
+            TOKEN,
+            "--read-token",
+            TOKEN,
         ]
     )
     out = capsys.readouterr().out
@@ -48,7 +53,22 @@ def test_publisher_detects_a_mismatch(served, client, capsys):
     # Events already stored turn this run's "unique" events into duplicates.
     client.post("/publish", json=[{"topic": "topic-0", "event_id": "fixed-0"}])
     code = publisher.main(
-        ["--url", served, "--events", "10", "--batch-size", "1", "--run-id", "fixed", "--topics", "1"]
+        [
+            "--url",
+            served,
+            "--events",
+            "10",
+            "--batch-size",
+            "1",
+            "--run-id",
+            "fixed",
+            "--topics",
+            "1",
+            "--token",
+            TOKEN,
+            "--read-token",
+            TOKEN,
+        ]
     )
     assert code == 1
     assert "MISMATCH" in capsys.readouterr().out
@@ -66,7 +86,7 @@ def test_latency_is_end_to_end_through_an_outage(make_app, pg_server, capsys):
     try:
         code = publisher.main(
             ["--url", f"http://127.0.0.1:{server.server_port}", "--events", "4", "--batch-size", "1",
-             "--concurrency", "1", "--retries", "30", "--no-verify"]
+             "--concurrency", "1", "--retries", "30", "--no-verify", "--token", TOKEN]
         )  # fmt: skip
     finally:
         server.shutdown()

@@ -15,6 +15,9 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 INVENTORY = pathlib.Path(os.environ.get("PGHA_INVENTORY", REPO / "inventory" / "lab"))
 SECRETS = pathlib.Path(os.environ.get("PGHA_SECRETS_DIR", INVENTORY / ".secrets"))
 
+# Every network connection to PostgreSQL is TLS, checked against the generated CA.
+TLS = {"sslmode": "verify-full", "sslrootcert": str(SECRETS / "pki" / "ca.crt")}
+
 PG_NODES = ["pg1", "pg2", "pg3"]
 ADDRESSES = {"pg1": "172.28.10.11", "pg2": "172.28.10.12", "pg3": "172.28.10.13"}
 BALANCER_HOST = "127.0.0.1"
@@ -34,7 +37,7 @@ def secret(name):
 def connect(host, port, user="postgres", password=None, dbname="postgres"):
     if password is None:
         password = secret("postgres_superuser")
-    return psycopg2.connect(host=host, port=port, user=user, password=password, dbname=dbname, connect_timeout=5)
+    return psycopg2.connect(host=host, port=port, user=user, password=password, dbname=dbname, connect_timeout=5, **TLS)
 
 
 def query(host, port, sql, params=None, **kwargs):

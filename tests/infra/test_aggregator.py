@@ -10,9 +10,13 @@ from lab import ADDRESSES, PG_NODES, assert_service_up, node, query, secret, wai
 API = "http://127.0.0.1:8080"
 
 
-def call(method, path, body=None):
+def call(method, path, body=None, token=None):
+    """A request with the deployment's token for the path (write for /publish, else read)."""
+    if token is None:
+        token = secret("aggregator_write_token" if path == "/publish" else "aggregator_read_token")
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(API + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(API + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.load(response)
@@ -85,3 +89,12 @@ def test_replication_endpoint_sees_the_cluster():
     assert len(body["standbys"]) == 2, f"expected 2 standbys, found {body['standbys']}"
     assert all(s["status"] == "HEALTHY" for s in body["standbys"]), body["standbys"]
     assert len(body["patroni"]["members"]) == 3, body["patroni"]
+
+
+def test_publish_without_the_write_token_is_refused_and_stores_nothing():
+    topic = f"auth-{uuid.uuid4().hex[:8]}"
+    for token in ("", "not-a-token", secret("aggregator_read_token")):
+        status, body = call("POST", "/publish", {"topic": topic, "event_id": "x"}, token=token)
+        assert (status, body["error"]) == (401, "unauthorized"), body
+    assert stored_on("pg1", topic) == 0
+    assert call("GET", "/stats", token="not-a-token")[0] == 401

@@ -1,5 +1,7 @@
 """A converge with --diff -v that rewrites every file holding a secret prints none of them."""
 
+import subprocess
+
 from lab import SECRETS, node, run_playbook
 
 STALE = "stale-value-written-by-the-test"
@@ -20,6 +22,14 @@ def test_a_diff_converge_rewriting_secret_files_prints_no_secret():
     assert STALE not in pg1.check_output("cat /etc/patroni/patroni.yml")
     assert STALE not in app1.check_output("cat /etc/aggregator/aggregator.env")
     secrets = {path.name: path.read_text().split()[0] for path in SECRETS.iterdir() if path.is_file()}
-    assert len(secrets) >= 5, f"expected the generated secrets in {SECRETS}, found {sorted(secrets)}"
+    assert len(secrets) >= 8, f"expected the generated passwords and tokens in {SECRETS}, found {sorted(secrets)}"
+    # Private keys: every base64 line of each PEM body, except a line it shares with the
+    # public key (an EC key's PEM ends with the public point, which may be printed).
+    for key in (SECRETS / "pki").glob("*.key"):
+        public = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout"], capture_output=True, text=True,
+                                check=True).stdout  # fmt: skip
+        for number, line in enumerate(key.read_text().splitlines()):
+            if not line.startswith("-----") and line not in public:
+                secrets[f"{key.name} line {number}"] = line
     leaked = sorted(name for name, value in secrets.items() if value in output)
     assert not leaked, f"secrets printed by `ansible-playbook site.yml --diff -v`: {leaked}"

@@ -20,6 +20,9 @@ GOOD_VARS = {
     "patroni_rewind_password": "x" * 16,
     "patroni_app_password": "x" * 16,
     "patroni_restapi_password": "x" * 16,
+    "aggregator_write_tokens": ["w" * 24],
+    "aggregator_read_tokens": ["r" * 24],
+    "aggregator_metrics_tokens": ["m" * 24],
 }
 
 
@@ -36,6 +39,7 @@ def inventory(etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=Non
                 "etcd": {"hosts": {f"db{i}": None for i in range(1, etcd + 1)}},
                 "postgres": {"hosts": {f"db{i}": None for i in range(1, postgres + 1)}},
                 "balancers": {"hosts": {"lb1": None} if balancers else {}},
+                "aggregator": {"hosts": {"lb1": None}},
             },
         }
     }
@@ -84,6 +88,8 @@ def test_valid_inventory_passes(tmp_path):
         (inventory(extra_vars={"patroni_allowed_networks": ["not-a-cidr"]}), "patroni_allowed_networks must list"),
         (inventory(extra_vars={"patroni_app_password": ""}), "patroni_app_password is missing, empty"),
         (inventory(drop_var="patroni_rewind_password"), "patroni_rewind_password is missing, empty"),
+        (inventory(extra_vars={"aggregator_read_tokens": ["short"]}), "aggregator_read_tokens is missing, empty"),
+        (inventory(drop_var="aggregator_write_tokens"), "aggregator_write_tokens is missing, empty"),
     ],
     ids=[
         "two-etcd",
@@ -98,6 +104,8 @@ def test_valid_inventory_passes(tmp_path):
         "bad-cidr",
         "empty-secret",
         "missing-secret",
+        "short-token",
+        "missing-token",
     ],
 )
 def test_bad_inventory_fails_with_a_clear_message(tmp_path, inv, message):

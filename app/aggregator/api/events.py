@@ -8,11 +8,13 @@ import orjson
 from flask import Blueprint, current_app, request
 from pydantic import ValidationError
 
+from .. import auth
 from ..errors import ApiError, details_from_pydantic
 from ..models import EventsQuery
 from . import json_response, runtime
 
 bp = Blueprint("events", __name__)
+bp.before_request(auth.require("read"))
 
 # The payload goes out as the text PostgreSQL stored: exact (jsonb may hold numbers
 # no Python JSON encoder round-trips, e.g. 1e20 comes back as a 21-digit integer).

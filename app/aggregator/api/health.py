@@ -3,6 +3,7 @@
 from flask import Blueprint, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from .. import auth
 from ..db import RETRYABLE
 from . import json_response, runtime
 
@@ -30,4 +31,5 @@ def ready():
 
 @bp.get("/metrics")
 def prometheus_metrics():
+    auth.check("metrics")
     return current_app.response_class(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

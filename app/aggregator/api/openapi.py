@@ -26,6 +26,15 @@ def _ok(description, model=None, status="200"):
     return {status: {"description": description, "content": {"application/json": content}}}
 
 
+def _read(summary, responses):
+    """An operation that needs the read token."""
+    return {
+        "summary": summary,
+        "security": [{"bearer": ["read"]}],
+        "responses": {**responses, "401": _error("Missing or invalid read token")},
+    }
+
+
 def _query_parameters():
     schema = EventsQuery.model_json_schema()
     params = []
@@ -71,8 +80,10 @@ def build(max_events):
                             }
                         },
                     },
+                    "security": [{"bearer": ["write"]}],
                     "responses": {
                         **_ok("Committed", "PublishAccepted", "202"),
+                        "401": _error("Missing or invalid write token; nothing stored"),
                         "400": _error("Malformed JSON"),
                         "413": _error("Body or event count too large"),
                         "415": _error("Not JSON"),
@@ -85,11 +96,16 @@ def build(max_events):
                 "get": {
                     "summary": "Stored events, ordered by (timestamp, topic, event_id)",
                     "parameters": _query_parameters(),
-                    "responses": {**_ok("A page of events", "EventPage"), "422": _error("Invalid parameters")},
+                    "security": [{"bearer": ["read"]}],
+                    "responses": {
+                        **_ok("A page of events", "EventPage"),
+                        "401": _error("Missing or invalid read token"),
+                        "422": _error("Invalid parameters"),
+                    },
                 }
             },
-            "/stats": {"get": {"summary": "Exact counters", "responses": _ok("Counters", "Stats")}},
-            "/replication": {"get": {"summary": "Replication health", "responses": _ok("Standbys, slots, alerts")}},
+            "/stats": {"get": _read("Exact counters", _ok("Counters", "Stats"))},
+            "/replication": {"get": _read("Replication health", _ok("Standbys, slots, alerts"))},
             "/health": {"get": {"summary": "Liveness", "responses": _ok("Alive")}},
             "/ready": {
                 "get": {
@@ -100,13 +116,24 @@ def build(max_events):
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",
+                    "security": [{"bearer": ["metrics"]}],
                     "responses": {
-                        "200": {"description": "Metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                        "200": {"description": "Metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                        "401": _error("Missing or invalid metrics token"),
                     },
                 }
             },
         },
-        "components": {"schemas": defs["$defs"]},
+        "components": {
+            "schemas": defs["$defs"],
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Per-deployment tokens: write (POST /publish), read, metrics",
+                }
+            },
+        },
     }
 
 

@@ -7,13 +7,14 @@ import orjson
 from flask import Blueprint, current_app, request
 from pydantic import TypeAdapter, ValidationError
 
-from .. import metrics
+from .. import auth, metrics
 from ..errors import ApiError, details_from_pydantic, unavailable
 from ..ingest import QueueFull, Rejected, Unavailable
 from ..models import Event
 from . import json_response, runtime
 
 bp = Blueprint("publish", __name__)
+bp.before_request(auth.require("write"))
 
 EVENT = TypeAdapter(Event)
 EVENTS = TypeAdapter(list[Event])

@@ -2,10 +2,11 @@
 
 from flask import Blueprint, current_app
 
-from .. import replication
+from .. import auth, replication
 from . import json_response, runtime
 
 bp = Blueprint("replication", __name__)
+bp.before_request(auth.require("read"))
 
 
 @bp.get("/replication")

@@ -4,9 +4,11 @@ import time
 
 from flask import Blueprint
 
+from .. import auth
 from . import json_response, runtime
 
 bp = Blueprint("stats", __name__)
+bp.before_request(auth.require("read"))
 
 STATS = """
 SELECT
