@@ -5,6 +5,8 @@ import os
 import pathlib
 import re
 import subprocess
+import urllib.error
+import urllib.request
 
 import psycopg2
 import testinfra
@@ -21,6 +23,7 @@ TLS = {"sslmode": "verify-full", "sslrootcert": str(SECRETS / "pki" / "ca.crt")}
 PG_NODES = ["pg1", "pg2", "pg3"]
 ADDRESSES = {"pg1": "172.28.10.11", "pg2": "172.28.10.12", "pg3": "172.28.10.13"}
 BALANCER_HOST = "127.0.0.1"
+API = "http://127.0.0.1:8080"
 PRIMARY_PORT = 5000
 REPLICA_PORT = 5001
 
@@ -92,3 +95,17 @@ def recap(run, host):
     """The PLAY RECAP line of one host, without colour codes."""
     lines = re.sub(r"\x1b\[[0-9;]*m", "", run.stdout).split("PLAY RECAP")[-1].splitlines()
     return next(line for line in lines if line.startswith(host))
+
+
+def call(method, path, body=None, token=None):
+    """A request with the deployment's token for the path (write for /publish, else read)."""
+    if token is None:
+        token = secret("aggregator_write_token" if path == "/publish" else "aggregator_read_token")
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(API + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)

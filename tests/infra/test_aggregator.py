@@ -1,27 +1,9 @@
 """The deployed aggregator: exact stats, rows on every node, dedup across a restart."""
 
-import json
 import time
-import urllib.request
 import uuid
 
-from lab import ADDRESSES, PG_NODES, assert_service_up, node, query, secret, wait_for
-
-API = "http://127.0.0.1:8080"
-
-
-def call(method, path, body=None, token=None):
-    """A request with the deployment's token for the path (write for /publish, else read)."""
-    if token is None:
-        token = secret("aggregator_write_token" if path == "/publish" else "aggregator_read_token")
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-    request = urllib.request.Request(API + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as err:
-        return err.code, json.load(err)
+from lab import ADDRESSES, PG_NODES, assert_service_up, call, node, query, secret, wait_for
 
 
 def stored_on(name, topic):

@@ -1,9 +1,11 @@
 """PostgreSQL takes only TLS over the network: plain connections are refused, and
 replication and the aggregator run over TLS verified against the generated CA."""
 
+import uuid
+
 import psycopg2
 import pytest
-from lab import ADDRESSES, BALANCER_HOST, PG_NODES, PRIMARY_PORT, query, secret
+from lab import ADDRESSES, BALANCER_HOST, PG_NODES, PRIMARY_PORT, call, query, secret
 
 
 @pytest.mark.parametrize(("host", "port"), [*((ADDRESSES[n], 5432) for n in PG_NODES), (BALANCER_HOST, PRIMARY_PORT)])
@@ -26,6 +28,10 @@ def test_every_walsender_streams_over_tls():
 
 
 def test_every_aggregator_connection_uses_tls():
+    # Make the app (re)connect to the current primary: a switchover earlier in the suite
+    # closed its sessions, and it reconnects on demand.
+    assert call("POST", "/publish", {"topic": "tls", "event_id": uuid.uuid4().hex})[0] == 202
+    assert call("GET", "/stats")[0] == 200
     rows = query(
         BALANCER_HOST,
         PRIMARY_PORT,
