@@ -1,5 +1,6 @@
 """The cluster under test, read from the Ansible inventory, and how to reach it."""
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -12,6 +13,18 @@ from dataclasses import dataclass, field
 import psycopg2
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _load(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The one definition of a whole cluster and of the switchover candidate, shared with
+# the playbooks (the patroni role's filter plugin is plain Python).
+PATRONI_CLUSTER = _load(REPO / "roles" / "patroni" / "filter_plugins" / "patroni_cluster.py")
 ETCD_CLIENT_PORT = 2379
 PATRONI_PORT = 8008
 
@@ -129,19 +142,18 @@ class Cluster:
                 return bool(body.get("synchronous_mode"))
         return None
 
+    def problems(self):
+        """What keeps the cluster from being whole ([] when it is): every member present,
+        one running leader, the others streaming, a synchronous standby in synchronous mode."""
+        cluster = {"members": self.members()}
+        return PATRONI_CLUSTER.patroni_cluster_problems(cluster, list(self.nodes), self.synchronous_mode())
+
     def healthy(self):
-        """One running leader, every other member streaming, all members present and,
-        in synchronous mode, a designated synchronous standby."""
-        return cluster_is_healthy(self.members(), len(self.nodes), self.synchronous_mode())
+        return not self.problems()
 
     def switchover_candidate(self):
         """The synchronous standby, else the first streaming replica (Patroni's own preference)."""
-        members = self.members()
-        for role in ("sync_standby", "replica"):
-            for m in members:
-                if m["role"] == role and m["state"] == "streaming":
-                    return m["name"]
-        return None
+        return PATRONI_CLUSTER.patroni_switchover_candidate({"members": self.members()}) or None
 
     def data_directory(self, name):
         """The data directory as the node's PostgreSQL reports it (PostgreSQL 15 or 16)."""
@@ -194,18 +206,6 @@ class Cluster:
         if result.returncode != 0:
             raise CommandFailed(["docker", *argv], result)
         return result
-
-
-def cluster_is_healthy(members, expected, synchronous_mode):
-    """The one definition of a whole cluster the drills wait for."""
-    leaders = [m for m in members if m["role"] == "leader" and m["state"] == "running"]
-    others = [m for m in members if m["role"] != "leader"]
-    return (
-        len(members) == expected
-        and len(leaders) == 1
-        and all(m["state"] == "streaming" for m in others)
-        and (not synchronous_mode or any(m["role"] == "sync_standby" for m in others))
-    )
 
 
 def _ansible_env():

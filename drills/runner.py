@@ -33,10 +33,7 @@ class Drill:
     def run(self):
         cluster, fault = self.cluster, self.fault
         if not wait(cluster.healthy, 60):
-            raise RuntimeError(
-                "the cluster is not healthy before the drill (one leader, all others streaming, "
-                "a synchronous standby in synchronous mode)"
-            )
+            raise RuntimeError(f"the cluster is not whole before the drill: {'; '.join(cluster.problems())}")
         members = cluster.members()
         leader = next(m["name"] for m in members if m["role"] == "leader")
         sync = next((m["name"] for m in members if m["role"] == "sync_standby"), None)
