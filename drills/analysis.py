@@ -1,13 +1,12 @@
 """Turn samples and acknowledgements into the drill's figures (pure functions, tested)."""
 
+from aggregator.publisher import longest_gap
+
 
 def longest_ack_gap(ack_times, start, end):
-    """Longest time without an acknowledgement in [start, end] (write downtime)."""
-    times = sorted(t for t in ack_times if start <= t <= end)
-    if not times:
-        return end - start
-    edges = [start, *times, end]
-    return max(b - a for a, b in zip(edges, edges[1:], strict=False))
+    """Longest time without an acknowledgement in [start, end] (write downtime): the
+    publisher's own figure, over the acknowledgements inside the window."""
+    return longest_gap([t for t in ack_times if start <= t <= end], start, end)
 
 
 def split_brain_samples(samples):
