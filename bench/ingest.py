@@ -10,8 +10,11 @@ gunicorn (gevent workers, as deployed) on loopback, then measures in the same ru
   2. batched publish: 500 events per request, 8 concurrent clients, and the app's RSS;
      1 and 2 alternate for --rounds rounds, and each round's ratio is reported;
   3. single-event publish: one event per request, 64 concurrent clients (wrk);
-  4. latency of single-event publishes at a fixed 1,000 events/s offered.
-Prints each figure and its ratio to the ceiling or to the reference design.
+  4. latency of single-event publishes at a fixed 1,000 events/s offered;
+  5. the cost of TLS: batched and single-event publish over HTTPS to the app and
+     verify-full TLS to PostgreSQL, beside the same over plain HTTP and sslmode=disable
+     (two app instances on one server, measured alternately).
+Prints each figure and its ratio to the ceiling, to the reference design or to plain.
 """
 
 import argparse
@@ -22,11 +25,14 @@ import json
 import os
 import re
 import secrets
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from statistics import median
 
 import orjson
@@ -38,10 +44,28 @@ TOKEN = secrets.token_hex(16)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "app"))
 
+import tlsfiles  # noqa: E402
 from aggregator import schema  # noqa: E402
 from pgserver import PgServer, free_port  # noqa: E402
 
 REFERENCE_EVENTS_PER_SECOND = 168
+
+
+@dataclass
+class Endpoint:
+    """The app on loopback: plain HTTP, or HTTPS verified against `context`'s CA."""
+
+    port: int
+    context: ssl.SSLContext | None = None
+
+    @property
+    def url(self):
+        return f"{'https' if self.context else 'http'}://127.0.0.1:{self.port}"
+
+    def connection(self, timeout):
+        if self.context:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.context)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
 
 def make_events(n, tag):
@@ -131,14 +155,14 @@ def reset(url):
     conn.close()
 
 
-def post_bodies(port, bodies, concurrency):
+def post_bodies(endpoint, bodies, concurrency):
     """Send pre-serialized bodies over persistent connections; returns (seconds, failures)."""
     cursor = iter(bodies)
     lock = threading.Lock()
     failures = []
 
     def work(_):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        conn = endpoint.connection(timeout=120)
         while True:
             with lock:
                 body = next(cursor, None)
@@ -208,10 +232,10 @@ async def _fixed_rate(port, rate, seconds, connections):
     return quantiles, total / elapsed
 
 
-def wrk_single(port, seconds, connections, path="/publish"):
+def wrk_single(endpoint, seconds, connections, path="/publish"):
     script = ["-s", os.path.join(HERE, "single_event.lua")] if path == "/publish" else []
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *script]
-    command += [f"http://127.0.0.1:{port}{path}", "--", uuid.uuid4().hex[:8], TOKEN]
+    command += [f"{endpoint.url}{path}", "--", uuid.uuid4().hex[:8], TOKEN]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -219,7 +243,8 @@ def wrk_single(port, seconds, connections, path="/publish"):
     return rps, int(non2xx.group(1)) if non2xx else 0, f"{p99.group(1)}{p99.group(2)}" if p99 else "?"
 
 
-def start_gunicorn(args, url, port):
+def start_gunicorn(args, url, endpoint, tls=None):
+    """gunicorn as deployed; with `tls` (tlsfiles paths) it serves HTTPS."""
     env = dict(os.environ, AGGREGATOR_DATABASE_URL=url, AGGREGATOR_AUTO_MIGRATE="false")
     env.update({f"AGGREGATOR_{scope}_TOKENS": TOKEN for scope in ("WRITE", "READ", "METRICS")})
     command = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class", args.worker_class]
@@ -227,11 +252,13 @@ def start_gunicorn(args, url, port):
         command += ["--threads", str(args.threads)]
     else:
         command += ["--worker-connections", str(args.connections)]
-    command += ["--bind", f"127.0.0.1:{port}", "--backlog", "2048", "aggregator:create_app()"]
+    if tls:
+        command += ["--certfile", str(tls["cert"]), "--keyfile", str(tls["key"])]
+    command += ["--bind", f"127.0.0.1:{endpoint.port}", "--backlog", "2048", "aggregator:create_app()"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c = endpoint.connection(timeout=1)
             c.request("GET", "/ready")
             if c.getresponse().status == 200:
                 return process
@@ -240,7 +267,7 @@ def start_gunicorn(args, url, port):
     raise RuntimeError("gunicorn did not become ready")
 
 
-def batched_publish(port, events, pid):
+def batched_publish(endpoint, events, pid):
     """500 events per request from 8 clients; returns (events/s, failed statuses, peak RSS MiB)."""
     bodies = [orjson.dumps(events[i : i + 500]) for i in range(0, len(events), 500)]
     rss_peak = [process_tree_rss(pid)]
@@ -253,10 +280,62 @@ def batched_publish(port, events, pid):
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    seconds, failures = post_bodies(port, bodies, 8)
+    seconds, failures = post_bodies(endpoint, bodies, 8)
     stop.set()
     sampler.join()
     return len(events) / seconds, failures, max(rss_peak)
+
+
+def tls_cost(args, server, tls, rounds):
+    """Batched and single-event publish through two app instances on the same server:
+    plain HTTP + sslmode=disable, and HTTPS + sslmode=verify-full, alternately."""
+    plain = Endpoint(free_port())
+    secure = Endpoint(free_port(), ssl.create_default_context(cafile=str(tls["ca"])))
+    db = {
+        "plain": server.url() + "?sslmode=disable",
+        "tls": server.url() + f"?sslmode=verify-full&sslrootcert={tls['ca']}",
+    }
+    apps = {
+        "plain": (plain, start_gunicorn(args, db["plain"], plain)),
+        "tls": (secure, start_gunicorn(args, db["tls"], secure, tls)),
+    }
+    url = server.url()
+    figures = {"plain": {"batched": [], "single": []}, "tls": {"batched": [], "single": []}}
+    failures = []
+    try:
+        for endpoint, _ in apps.values():
+            post_bodies(endpoint, [orjson.dumps(make_events(10, f"warm{uuid.uuid4().hex}")) for _ in range(40)], 8)
+        reset(url)
+        for round_ in range(1, rounds + 1):
+            for mode, (endpoint, process) in apps.items():
+                events = make_events(args.events // 2, f"{mode}{round_}")
+                rate, failed, _ = batched_publish(endpoint, events, process.pid)
+                failures += failed
+                reset(url)
+                rps, non2xx, _ = wrk_single(endpoint, args.seconds, 64)
+                failures += [f"{non2xx} non-2xx"] if non2xx else []
+                reset(url)
+                figures[mode]["batched"].append(rate)
+                figures[mode]["single"].append(rps)
+            print(
+                f"TLS round {round_}: batched plain {figures['plain']['batched'][-1]:6.0f}, "
+                f"TLS {figures['tls']['batched'][-1]:6.0f} events/s; single plain "
+                f"{figures['plain']['single'][-1]:6.0f}, TLS {figures['tls']['single'][-1]:6.0f} events/s"
+            )
+    finally:
+        for _, process in apps.values():
+            process.terminate()
+            process.wait(30)
+    result = {}
+    for kind, label in (("batched", "batched publish, 500/request, 8 clients"), ("single", "single-event, 64 clients")):
+        plain_rate, tls_rate = median(figures["plain"][kind]), median(figures["tls"][kind])
+        cost = 1 - tls_rate / plain_rate
+        result[kind] = round(cost, 3)
+        print(
+            f"TLS cost, {label}: plain {plain_rate:7.0f}, HTTPS + verify-full {tls_rate:7.0f} events/s "
+            f"(median of {rounds}) = {cost:+.1%} cost (target < 15%)"
+        )
+    return result, failures
 
 
 def main():
@@ -268,10 +347,13 @@ def main():
     parser.add_argument("--worker-class", default="gevent", choices=["gevent", "gthread"], help="gunicorn worker class")
     parser.add_argument("--threads", type=int, default=32, help="threads per gthread worker")
     parser.add_argument("--connections", type=int, default=1000, help="concurrent requests per gevent worker")
+    parser.add_argument("--tls-rounds", type=int, default=3, help="alternating plain / TLS rounds (0: skip)")
     args = parser.parse_args()
 
+    tls = tlsfiles.write(tempfile.mkdtemp(prefix="bench-tls-"))
     server = PgServer()
     server.init()
+    server.enable_ssl(tls["cert"], tls["key"])
     server.start()
     url = server.url()
     conn = psycopg2.connect(url)
@@ -287,9 +369,10 @@ def main():
     gunicorn = None
     try:
         port = free_port()
-        gunicorn = start_gunicorn(args, url, port)
+        endpoint = Endpoint(port)
+        gunicorn = start_gunicorn(args, url, endpoint)
         # Warm up every worker's pool before timing.
-        post_bodies(port, [orjson.dumps(make_events(10, f"warm{i}")) for i in range(40)], 8)
+        post_bodies(endpoint, [orjson.dumps(make_events(10, f"warm{i}")) for i in range(40)], 8)
         # Every phase starts from an empty table right after a checkpoint.
         reset(url)
 
@@ -304,7 +387,7 @@ def main():
             reset(url)
             ceiling = max(multirow, copy)
             events = make_events(args.events, f"batched{round_}")
-            batched, failed, rss = batched_publish(port, events, gunicorn.pid)
+            batched, failed, rss = batched_publish(endpoint, events, gunicorn.pid)
             reset(url)
             ceilings.append(ceiling)
             rates.append(batched)
@@ -325,10 +408,10 @@ def main():
         print(f"app RSS under batched load (gunicorn master + workers): peak {max(rss_peak):.0f} MiB")
 
         # Same-run baseline: the same gunicorn + Flask answering a request that does nothing.
-        baseline, _, _ = wrk_single(port, args.seconds, 64, path="/health")
+        baseline, _, _ = wrk_single(endpoint, args.seconds, 64, path="/health")
         print(f"baseline: GET /health (does nothing), 64 clients (wrk): {baseline:9.0f} requests/s")
         reset(url)
-        rps, non2xx, p99 = wrk_single(port, args.seconds, 64)
+        rps, non2xx, p99 = wrk_single(endpoint, args.seconds, 64)
         print(
             f"single-event publish, 64 clients (wrk):       {rps:9.0f} events/s "
             f"= {rps / REFERENCE_EVENTS_PER_SECOND:.1f}x the reference design's 168/s, {non2xx} non-2xx, p99 {p99}"
@@ -357,6 +440,10 @@ def main():
         )
         ok = received == unique + dup and unique == rows
         print("invariant received == unique + duplicates and unique == rows:", "OK" if ok else "VIOLATED")
+        gunicorn.terminate()
+        gunicorn.wait(30)
+        gunicorn = None
+        tls_costs, tls_failures = tls_cost(args, server, tls, args.tls_rounds) if args.tls_rounds else ({}, [])
         print(
             json.dumps(
                 {
@@ -366,10 +453,11 @@ def main():
                     "single": round(rps),
                     "p99_ms_at_1000": round(quantiles[0.99], 1),
                     "rss_mib": round(max(rss_peak)),
+                    "tls_cost": tls_costs,
                 }
             )
         )
-        return 0 if ok and not failures and not non2xx else 1
+        return 0 if ok and not failures and not non2xx and not tls_failures else 1
     finally:
         if gunicorn:
             gunicorn.terminate()

@@ -4,6 +4,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import ssl
 import subprocess
 import urllib.error
 import urllib.request
@@ -27,6 +28,21 @@ def _load(path):
 PATRONI_CLUSTER = _load(REPO / "roles" / "patroni" / "filter_plugins" / "patroni_cluster.py")
 ETCD_CLIENT_PORT = 2379
 PATRONI_PORT = 8008
+API_PORT = 8080
+# Where the pki role puts the CA, the node's certificate and key on every node.
+NODE_TLS = "/etc/pgha/tls"
+
+
+def etcdctl(address="127.0.0.1"):
+    """etcdctl on a node, talking to the member at `address` with the node's client
+    certificate (etcd refuses clients without one)."""
+    return (
+        "etcdctl",
+        f"--cacert={NODE_TLS}/ca.crt",
+        f"--cert={NODE_TLS}/node.crt",
+        f"--key={NODE_TLS}/node.key",
+        f"--endpoints=https://{address}:{ETCD_CLIENT_PORT}",
+    )
 
 
 class CommandFailed(RuntimeError):
@@ -68,12 +84,20 @@ class Cluster:
         return cls(
             nodes={name: addresses[name] for name in postgres},
             balancer=host,
-            api_url=f"http://{host}:8080",
+            api_url=f"https://{host}:{API_PORT}",
             app_host=app_host,
             secrets=secrets,
             lab=lab,
             inventory=str(inventory),
         )
+
+    @property
+    def ca_file(self):
+        """The deployment's CA certificate (every API, REST and database certificate)."""
+        return str(self.secrets / "pki" / "ca.crt")
+
+    def tls_context(self):
+        return ssl.create_default_context(cafile=self.ca_file)
 
     def api_token(self, scope):
         """The deployment's aggregator token of a scope (write, read, metrics)."""
@@ -95,7 +119,7 @@ class Cluster:
             connect_timeout=timeout,
             application_name="drill",
             sslmode="verify-full",
-            sslrootcert=str(self.secrets / "pki" / "ca.crt"),
+            sslrootcert=self.ca_file,
             # A peer cut off the network never answers: give up on unacknowledged data
             # after half a second instead of the kernel's minutes of retransmissions.
             tcp_user_timeout=500,
@@ -108,14 +132,14 @@ class Cluster:
     # --- Patroni REST -----------------------------------------------------
     def patroni(self, name, path, timeout=1.0, method="GET", body=None):
         """(status, json) from a member's REST API; status None when unreachable."""
-        request = urllib.request.Request(f"http://{self.nodes[name]}:{PATRONI_PORT}{path}", method=method)
+        request = urllib.request.Request(f"https://{self.nodes[name]}:{PATRONI_PORT}{path}", method=method)
         if body is not None:
             request.data = json.dumps(body).encode()
             token = b64encode(f"{self.restapi_user}:{self.secret('patroni_restapi')}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
             request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout, context=self.tls_context()) as response:
                 return response.status, _json(response.read())
         except urllib.error.HTTPError as err:
             return err.code, _json(err.read())
@@ -182,8 +206,7 @@ class Cluster:
 
     def etcd_endpoint_healthy(self, peer, name):
         """etcd's own health check of `name`'s member, asked from `peer`."""
-        endpoint = f"http://{self.nodes[name]}:{ETCD_CLIENT_PORT}"
-        argv = ("etcdctl", f"--endpoints={endpoint}", "--command-timeout=2s", "endpoint", "health")
+        argv = (*etcdctl(self.nodes[name]), "--command-timeout=2s", "endpoint", "health")
         return self.exec(peer, *argv, check=False).returncode == 0
 
     # --- Node control (the lab's container engine) ------------------------

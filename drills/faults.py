@@ -9,6 +9,8 @@ the fault has not (yet) had its effect.
 
 import json
 
+from .cluster import etcdctl
+
 
 class Fault:
     name = ""
@@ -116,7 +118,7 @@ class EtcdMemberLoss(Fault):
     def target(self, cluster, leader, sync_standby):
         """The etcd leader's node."""
         first = next(iter(cluster.nodes))
-        out = cluster.exec(first, "etcdctl", "endpoint", "status", "--cluster", "--write-out=json").stdout
+        out = cluster.exec(first, *etcdctl(), "endpoint", "status", "--cluster", "--write-out=json").stdout
         for status in json.loads(out):
             if status["Status"]["leader"] == status["Status"]["header"]["member_id"]:
                 address = status["Endpoint"].split("//")[1].split(":")[0]

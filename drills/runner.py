@@ -38,7 +38,7 @@ class Drill:
         leader = next(m["name"] for m in members if m["role"] == "leader")
         sync = next((m["name"] for m in members if m["role"] == "sync_standby"), None)
         target = fault.target(cluster, leader, sync)
-        stats_before = _get_json(f"{cluster.api_url}/stats", cluster.api_token("read"))
+        stats_before = _get_json(cluster, "/stats")
         self.log(f"[{fault.name}] leader {leader}, sync standby {sync}, target {target}")
 
         ack_log = f"/tmp/{self.run_id}.acks"
@@ -132,7 +132,8 @@ class Drill:
             "--no-verify",
         ]  # fmt: skip
         # The token goes through the environment, not the command line (ps shows that).
-        env = dict(os.environ, AGGREGATOR_PUBLISH_TOKEN=self.cluster.api_token("write"))
+        token, ca = self.cluster.api_token("write"), self.cluster.ca_file
+        env = dict(os.environ, AGGREGATOR_PUBLISH_TOKEN=token, AGGREGATOR_CA_FILE=ca)
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
     def _wait_rejoin(self, node, since, fault_time):
@@ -171,7 +172,7 @@ class Drill:
 
     def _consistency(self, stats_before):
         """/stats invariant, unique_processed == rows, and identical rows on every node."""
-        stats = _get_json(f"{self.cluster.api_url}/stats", self.cluster.api_token("read"))
+        stats = _get_json(self.cluster, "/stats")
         conn = self._primary()
         with conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM events")
@@ -271,9 +272,11 @@ def verdict(r):
     return failures
 
 
-def _get_json(url, token):
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
+def _get_json(cluster, path):
+    """A read-scoped GET on the aggregator API, verified against the deployment's CA."""
+    headers = {"Authorization": f"Bearer {cluster.api_token('read')}"}
+    request = urllib.request.Request(cluster.api_url + path, headers=headers)
+    with urllib.request.urlopen(request, timeout=30, context=cluster.tls_context()) as response:
         return json.load(response)
 
 

@@ -10,6 +10,8 @@ import time
 
 import psycopg2
 
+from .cluster import NODE_TLS, PATRONI_PORT
+
 INTERVAL = 0.2
 STALE = 1.5
 # A "would accept writes" reading older than this is unknown: overlap between two
@@ -27,13 +29,16 @@ UNKNOWN = {
 
 
 # Run inside a node when it cannot be reached over the network: recovery state,
-# timeline and Patroni's /primary and /replica answers, in one exec.
+# timeline and Patroni's /primary and /replica answers, in one exec. Patroni's REST API
+# listens on the node address only: while the node is cut off its interface is gone and
+# the answers are unknown (None); PostgreSQL is still read over the local socket.
 INSIDE = """
-import subprocess, urllib.error, urllib.request
+import ssl, subprocess, sys, urllib.error, urllib.request
 sql = "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint())"
+context = ssl.create_default_context(cafile=sys.argv[2])
 def status(path):
     try:
-        return urllib.request.urlopen("http://127.0.0.1:8008" + path, timeout=0.3).status
+        return urllib.request.urlopen(sys.argv[1] + path, timeout=0.3, context=context).status
     except urllib.error.HTTPError as err:
         return err.code
     except Exception:
@@ -136,7 +141,9 @@ class NodeProbe(Probe):
         if not self.cluster.lab:
             return unreachable
         try:
-            out = self.cluster.exec(self.name, "python3", "-c", INSIDE, timeout=2, check=False)
+            patroni = f"https://{self.cluster.nodes[self.name]}:{PATRONI_PORT}"
+            ca = f"{NODE_TLS}/ca.crt"
+            out = self.cluster.exec(self.name, "python3", "-c", INSIDE, patroni, ca, timeout=2, check=False)
         except Exception:  # container stopped or exec timed out
             return unreachable
         pg_at = time.time()

@@ -12,6 +12,8 @@ DEFAULTS = {
     "READ_DATABASE_URL": None,
     # Patroni REST API base URLs, tried in order, for /replication.
     "PATRONI_URLS": [],
+    # CA that signed the Patroni REST API certificates (None: the system's CAs).
+    "PATRONI_CA_FILE": None,
     # Writer threads per process; each owns one connection.
     "WRITERS": 2,
     # Group commit: flush a batch at this many events ...

@@ -1,6 +1,6 @@
 """Load generator and at-least-once client for POST /publish.
 
-    python -m aggregator.publisher --url http://127.0.0.1:8080 --events 20000
+    python -m aggregator.publisher --url https://127.0.0.1:8080 --cacert ca.crt --events 20000
 
 Sends events with a share of duplicates, retries timeouts and 503s with exponential
 backoff and jitter, prints throughput, end-to-end latency percentiles (first send to
@@ -15,6 +15,7 @@ import http.client
 import json
 import os
 import random
+import ssl
 import sys
 import threading
 import time
@@ -24,7 +25,9 @@ import uuid
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="aggregator-publisher", description=__doc__.splitlines()[0])
-    p.add_argument("--url", default="http://127.0.0.1:8080", help="aggregator base URL")
+    p.add_argument("--url", default="https://127.0.0.1:8080", help="aggregator base URL (https or http)")
+    p.add_argument("--cacert", default=os.environ.get("AGGREGATOR_CA_FILE"),
+                   help="CA of the API's certificate (default: $AGGREGATOR_CA_FILE, else the system's)")  # fmt: skip
     p.add_argument("--events", type=int, default=20_000, help="events to send, duplicates included")
     p.add_argument("--duplicate-rate", type=float, default=0.3, help="share of events that repeat an earlier one")
     p.add_argument("--topics", type=int, default=4, help="number of topics")
@@ -62,18 +65,26 @@ def make_events(total, duplicate_rate, topics, run_id, rng):
 
 
 class Client:
-    """One persistent HTTP connection, sending a bearer token when given one."""
+    """One persistent HTTP(S) connection, sending a bearer token when given one. HTTPS
+    verifies the server against `cafile` (or the system's CAs) and its name."""
 
-    def __init__(self, url, timeout, token=None):
+    def __init__(self, url, timeout, token=None, cafile=None):
         parsed = urllib.parse.urlsplit(url)
-        self.host, self.port = parsed.hostname, parsed.port or 80
+        self.https = parsed.scheme == "https"
+        self.host, self.port = parsed.hostname, parsed.port or (443 if self.https else 80)
+        self.context = ssl.create_default_context(cafile=cafile) if self.https else None
         self.timeout = timeout
         self.token = token
         self.conn = None
 
+    def _connect(self):
+        if self.https:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self.context)
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
     def request(self, method, path, body=None):
         if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self.conn = self._connect()
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -142,7 +153,7 @@ class Publisher:
 
         def worker(seed):
             rng = random.Random(seed)
-            client = Client(self.args.url, self.args.timeout, self.args.token)
+            client = Client(self.args.url, self.args.timeout, self.args.token, self.args.cacert)
             while True:
                 with cursor_lock:
                     item = next(cursor, None)
@@ -166,8 +177,8 @@ class Publisher:
         return time.monotonic() - started
 
 
-def get_stats(url, timeout, token):
-    status, body, _ = Client(url, timeout, token).request("GET", "/stats")
+def get_stats(url, timeout, token, cafile=None):
+    status, body, _ = Client(url, timeout, token, cafile).request("GET", "/stats")
     if status != 200:
         raise RuntimeError(f"GET /stats answered {status}: {body[:200]!r}")
     return json.loads(body)
@@ -197,7 +208,7 @@ def main(argv=None):
     rng = random.Random(args.seed)
     run_id = args.run_id or uuid.uuid4().hex[:12]
     events, unique_count = make_events(args.events, args.duplicate_rate, args.topics, run_id, rng)
-    before = None if args.no_verify else get_stats(args.url, args.timeout, args.read_token)
+    before = None if args.no_verify else get_stats(args.url, args.timeout, args.read_token, args.cacert)
     publisher = Publisher(args)
     started = time.perf_counter()
     elapsed = publisher.run(events)
@@ -215,7 +226,7 @@ def main(argv=None):
     for status, body in publisher.failed[:5]:
         print(f"  failed: {status} {body!r}")
     if before is not None:
-        after = get_stats(args.url, args.timeout, args.read_token)
+        after = get_stats(args.url, args.timeout, args.read_token, args.cacert)
         received = after["received"] - before["received"]
         unique = after["unique_processed"] - before["unique_processed"]
         duplicates = after["duplicate_dropped"] - before["duplicate_dropped"]

@@ -1,6 +1,7 @@
 """Replication health as the reference design defines it, computed on the primary."""
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 
@@ -79,12 +80,14 @@ def report(standby_rows, slot_rows):
     return {"standbys": standbys, "slots": slots, "alerts": alerts}
 
 
-def patroni_cluster(urls, timeout=1.0):
-    """The first Patroni REST API that answers GET /cluster, reduced to members."""
+def patroni_cluster(urls, cafile=None, timeout=1.0):
+    """The first Patroni REST API that answers GET /cluster, reduced to members. HTTPS
+    members are verified against `cafile` (or the system's CAs)."""
     errors = []
+    context = ssl.create_default_context(cafile=cafile)
     for url in urls:
         try:
-            with urllib.request.urlopen(f"{url.rstrip('/')}/cluster", timeout=timeout) as response:
+            with urllib.request.urlopen(f"{url.rstrip('/')}/cluster", timeout=timeout, context=context) as response:
                 data = json.load(response)
             members = [
                 {k: m.get(k) for k in ("name", "role", "state", "host", "timeline", "lag")}

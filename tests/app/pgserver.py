@@ -59,8 +59,21 @@ class PgServer:
         self._run("initdb", "-D", self.datadir, "-U", "postgres", "--auth=scram-sha-256", f"--pwfile={pwfile}")
         os.unlink(pwfile)
 
+    def enable_ssl(self, cert, key):
+        """Serve TLS with this certificate (copied next to the data; clients may still
+        choose plain text: the default pg_hba has host lines)."""
+        for name, source in (("server.crt", cert), ("server.key", key)):
+            target = os.path.join(self.base, name)
+            shutil.copyfile(source, target)
+            os.chmod(target, 0o600)
+            if self.as_root:
+                shutil.chown(target, "postgres")
+        files = f"-c ssl_cert_file={self.base}/server.crt -c ssl_key_file={self.base}/server.key"
+        self.extra_options = f" -c ssl=on {files}"
+
     def start(self):
         opts = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on"
+        opts += getattr(self, "extra_options", "")
         self._run("pg_ctl", "-D", self.datadir, "-o", opts, "-l", os.path.join(self.base, "log"), "-w", "start")
 
     def stop(self):

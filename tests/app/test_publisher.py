@@ -1,8 +1,10 @@
 """The publisher against the app served over real HTTP."""
 
+import ssl
 import threading
 
 import pytest
+import tlsfiles
 from aggregator import publisher
 from conftest import TOKEN
 from werkzeug.serving import make_server
@@ -99,3 +101,32 @@ def test_latency_is_end_to_end_through_an_outage(make_app, pg_server, capsys):
     assert last_attempt_max < end_to_end_max, out
     assert int(figures["attempts"].split(",")[0]) > 4, out
     assert float(figures["longest gap between acknowledgements"].rstrip(" s")) >= outage * 0.8, out
+
+
+@pytest.fixture
+def served_https(app, tmp_path):
+    """The app behind real HTTPS with a certificate from a throw-away CA."""
+    tls = tlsfiles.write(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls["cert"], tls["key"])
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_port}", str(tls["ca"])
+    server.shutdown()
+
+
+def publish_over_https(url, extra):
+    args = ["--url", url, "--events", "100", "--batch-size", "10", "--concurrency", "2", "--seed", "2"]
+    return publisher.main([*args, "--retries", "0", "--token", TOKEN, "--read-token", TOKEN, *extra])
+
+
+def test_publisher_speaks_https_verified_against_the_ca(served_https, capsys):
+    url, ca = served_https
+    code = publish_over_https(url, ["--cacert", ca])
+    assert code == 0, capsys.readouterr().out
+
+
+def test_publisher_refuses_a_server_its_ca_did_not_sign(served_https, capsys):
+    url, _ = served_https
+    with pytest.raises(ssl.SSLCertVerificationError):
+        publish_over_https(url, [])  # the /stats check before sending fails verification

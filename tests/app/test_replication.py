@@ -1,7 +1,13 @@
 """Replication health: thresholds of the reference design, and the endpoint."""
 
+import http.server
+import json
+import ssl
+import threading
+
 import pytest
-from aggregator.replication import MB, report, slot_status, standby_status
+import tlsfiles
+from aggregator.replication import MB, patroni_cluster, report, slot_status, standby_status
 
 
 @pytest.mark.parametrize(
@@ -50,3 +56,43 @@ def test_endpoint_on_a_standalone_primary(make_app):
     assert body["standbys"] == []
     assert "NO REPLICA CONNECTED" in body["alerts"]
     assert body["patroni"]["members"] == [] and body["patroni"]["errors"]
+
+
+@pytest.fixture
+def https_patroni(tmp_path):
+    """A real HTTPS server answering GET /cluster like Patroni, with a certificate from a
+    throw-away CA."""
+    tls = tlsfiles.write(tmp_path)
+    body = json.dumps({"members": [{"name": "pg1", "role": "leader", "state": "running", "timeline": 3}]}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the stdlib's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls["cert"], tls["key"])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", str(tls["ca"])
+    server.shutdown()
+
+
+def test_patroni_over_https_is_verified_against_the_given_ca(https_patroni):
+    url, ca = https_patroni
+    result = patroni_cluster([url], ca)
+    assert result["source"] == url
+    assert [m["name"] for m in result["members"]] == ["pg1"]
+
+
+def test_patroni_with_a_certificate_from_another_ca_is_refused(https_patroni):
+    url, _ = https_patroni
+    result = patroni_cluster([url])  # the system's CAs never signed it
+    assert result["members"] == []
+    assert "CERTIFICATE_VERIFY_FAILED" in result["errors"][0], result["errors"]

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import re
+import ssl
 import subprocess
 import urllib.error
 import urllib.request
@@ -23,7 +24,9 @@ TLS = {"sslmode": "verify-full", "sslrootcert": str(SECRETS / "pki" / "ca.crt")}
 PG_NODES = ["pg1", "pg2", "pg3"]
 ADDRESSES = {"pg1": "172.28.10.11", "pg2": "172.28.10.12", "pg3": "172.28.10.13"}
 BALANCER_HOST = "127.0.0.1"
-API = "http://127.0.0.1:8080"
+API = "https://127.0.0.1:8080"
+# The generated CA, as clients of the API, the REST API and PostgreSQL use it.
+CA_FILE = str(SECRETS / "pki" / "ca.crt")
 PRIMARY_PORT = 5000
 REPLICA_PORT = 5001
 
@@ -97,6 +100,10 @@ def recap(run, host):
     return next(line for line in lines if line.startswith(host))
 
 
+def tls_context():
+    return ssl.create_default_context(cafile=CA_FILE)
+
+
 def call(method, path, body=None, token=None):
     """A request with the deployment's token for the path (write for /publish, else read)."""
     if token is None:
@@ -105,7 +112,7 @@ def call(method, path, body=None, token=None):
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     request = urllib.request.Request(API + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30, context=tls_context()) as response:
             return response.status, json.load(response)
     except urllib.error.HTTPError as err:
         return err.code, json.load(err)

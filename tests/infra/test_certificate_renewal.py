@@ -1,17 +1,20 @@
-"""A node certificate that expires within 30 days is renewed by the next run and
-PostgreSQL serves the new one after a reload: no restart, no failover."""
+"""A node certificate that expires within 30 days is renewed by the next run, and
+PostgreSQL, Patroni's REST API and etcd serve the new one after a reload: no
+restart, no failover."""
 
 import subprocess
 
-from lab import ADDRESSES, BALANCER_HOST, PRIMARY_PORT, SECRETS, leader_name, query, run_playbook
+from lab import ADDRESSES, BALANCER_HOST, PRIMARY_PORT, SECRETS, leader_name, query, run_playbook, wait_for
 
 PKI = SECRETS / "pki"
 
 
-def served_certificate(address):
-    """notAfter and serial of the certificate PostgreSQL presents on address:5432."""
+def served_certificate(address, port=5432):
+    """notAfter and serial of the certificate served on address:port (PostgreSQL's
+    STARTTLS on 5432, plain TLS elsewhere)."""
+    starttls = ["-starttls", "postgres"] if port == 5432 else []
     chain = subprocess.run(
-        ["openssl", "s_client", "-starttls", "postgres", "-connect", f"{address}:5432"],
+        ["openssl", "s_client", *starttls, "-connect", f"{address}:{port}"],
         input="", capture_output=True, text=True, timeout=30,
     ).stdout  # fmt: skip
     out = subprocess.run(
@@ -46,8 +49,10 @@ def test_a_certificate_near_expiry_is_renewed_and_reloaded_without_failover(tmp_
 
     renewed = certificate_file(PKI / f"{node}.crt")
     assert renewed["serial"] != short["serial"], "expected the short-lived certificate to be replaced"
-    served = served_certificate(ADDRESSES[node])
-    assert served["serial"] == renewed["serial"], f"PostgreSQL still serves {served}, expected {renewed}"
+    # Patroni applies a SIGHUP on its next loop (loop_wait), hence the wait.
+    for port, service in ((5432, "PostgreSQL"), (8008, "Patroni's REST API"), (2379, "etcd")):
+        fresh = wait_for(lambda port=port: served_certificate(ADDRESSES[node], port)["serial"] == renewed["serial"], 15)
+        assert fresh, f"{service} still serves {served_certificate(ADDRESSES[node], port)}, expected {renewed}"
     assert query(ADDRESSES[node], 5432, "SELECT pg_postmaster_start_time()")[0][0] == started, "PostgreSQL restarted"
     assert leader_name() == leader, "expected no failover"
     assert query(BALANCER_HOST, PRIMARY_PORT, "SELECT 1") == [(1,)]

@@ -5,28 +5,32 @@ import json
 
 from lab import ADDRESSES, node, recap, run_playbook, wait_for
 
+from drills.cluster import etcdctl
+
+ETCDCTL = " ".join(etcdctl())
+
 DATA_DIR = "/var/lib/etcd/pgha"
 
 
 def members(on="pg1"):
-    return json.loads(node(on).check_output("etcdctl member list --write-out=json"))["members"]
+    return json.loads(node(on).check_output(f"{ETCDCTL} member list --write-out=json"))["members"]
 
 
 def healthy_members(on="pg1"):
-    out = node(on).run("etcdctl endpoint health --cluster --write-out=json")
+    out = node(on).run(f"{ETCDCTL} endpoint health --cluster --write-out=json")
     return sorted(e["endpoint"] for e in json.loads(out.stdout or "[]") if e["health"]) if out.rc == 0 else []
 
 
 def test_re_running_the_etcd_play_after_a_half_finished_join_completes_it():
     joining = "pg3"
-    peer_url = f"http://{ADDRESSES[joining]}:2380"
+    peer_url = f"https://{ADDRESSES[joining]}:2380"
     member_id = next(m["ID"] for m in members() if peer_url in m["peerURLs"])
     # Take pg3 out and wipe its etcd data, as on a node being replaced ...
     node(joining).check_output("systemctl stop etcd")
-    node("pg1").check_output(f"etcdctl member remove {member_id:x}")
+    node("pg1").check_output(f"{ETCDCTL} member remove {member_id:x}")
     node(joining).check_output(f"rm -rf {DATA_DIR}/member")
     # ... then do what an interrupted run did: register it and never start it.
-    node("pg1").check_output(f"etcdctl member add {joining} --peer-urls={peer_url}")
+    node("pg1").check_output(f"{ETCDCTL} member add {joining} --peer-urls={peer_url}")
     assert any(peer_url in m["peerURLs"] and not m.get("name") for m in members()), "expected an unstarted member"
 
     run = run_playbook("playbooks/etcd.yml")

@@ -13,6 +13,7 @@ def test_a_diff_converge_rewriting_secret_files_prints_no_secret():
     pg1, app1 = node("pg1"), node("app1")
     pg1.check_output(f"sed -i 's/^\\( *password: \\).*/\\1{STALE}/' /etc/patroni/patroni.yml")
     app1.check_output(f"sed -i 's|^\\(AGGREGATOR_DATABASE_URL=\\).*|\\1{STALE}|' /etc/aggregator/aggregator.env")
+    app1.check_output(f"sed -i 's|^\\( *stats auth [a-z]*:\\).*|\\1{STALE}|' /etc/haproxy/haproxy.cfg")
 
     run = run_playbook("site.yml", "--diff", "-v")
     output = run.stdout + run.stderr
@@ -21,6 +22,7 @@ def test_a_diff_converge_rewriting_secret_files_prints_no_secret():
     # The converge really rewrote both files (it did not pass by skipping them).
     assert STALE not in pg1.check_output("cat /etc/patroni/patroni.yml")
     assert STALE not in app1.check_output("cat /etc/aggregator/aggregator.env")
+    assert STALE not in app1.check_output("cat /etc/haproxy/haproxy.cfg")
     secrets = {path.name: path.read_text().split()[0] for path in SECRETS.iterdir() if path.is_file()}
     assert len(secrets) >= 8, f"expected the generated passwords and tokens in {SECRETS}, found {sorted(secrets)}"
     # Private keys: every base64 line of each PEM body, except a line it shares with the

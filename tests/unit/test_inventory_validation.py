@@ -20,6 +20,7 @@ GOOD_VARS = {
     "patroni_rewind_password": "x" * 16,
     "patroni_app_password": "x" * 16,
     "patroni_restapi_password": "x" * 16,
+    "haproxy_stats_password": "x" * 16,
     "aggregator_write_tokens": ["w" * 24],
     "aggregator_read_tokens": ["r" * 24],
     "aggregator_metrics_tokens": ["m" * 24],
@@ -90,6 +91,9 @@ def test_valid_inventory_passes(tmp_path):
         (inventory(drop_var="patroni_rewind_password"), "patroni_rewind_password is missing, empty"),
         (inventory(extra_vars={"aggregator_read_tokens": ["short"]}), "aggregator_read_tokens is missing, empty"),
         (inventory(drop_var="aggregator_write_tokens"), "aggregator_write_tokens is missing, empty"),
+        (inventory(drop_var="haproxy_stats_password"), "haproxy_stats_password is missing, empty"),
+        (inventory(extra_vars={"haproxy_allowed_networks": ["0.0.0.0/0"]}), "haproxy_allowed_networks (default"),
+        (inventory(extra_vars={"haproxy_allowed_networks": []}), "haproxy_allowed_networks (default"),
     ],
     ids=[
         "two-etcd",
@@ -106,6 +110,9 @@ def test_valid_inventory_passes(tmp_path):
         "missing-secret",
         "short-token",
         "missing-token",
+        "no-stats-password",
+        "balancer-world-open",
+        "balancer-no-networks",
     ],
 )
 def test_bad_inventory_fails_with_a_clear_message(tmp_path, inv, message):

@@ -26,5 +26,6 @@ def replication_health():
             standbys = cur.fetchall()
             cur.execute(replication.SLOTS)
             body = {"primary": True, **replication.report(standbys, cur.fetchall())}
-    body["patroni"] = replication.patroni_cluster(current_app.config["PATRONI_URLS"])
+    config = current_app.config
+    body["patroni"] = replication.patroni_cluster(config["PATRONI_URLS"], config["PATRONI_CA_FILE"])
     return json_response(body)

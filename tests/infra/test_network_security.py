@@ -1,0 +1,161 @@
+"""Every network port speaks TLS and wants an identity: etcd a client certificate,
+Patroni's unsafe endpoints the REST password, the stats page its password; HAProxy
+filters database clients by network; nothing listens beyond the expected sockets."""
+
+import http.client
+import json
+import ssl
+import urllib.error
+import urllib.request
+from base64 import b64encode
+
+import psycopg2
+import pytest
+from lab import (
+    ADDRESSES,
+    BALANCER_HOST,
+    CA_FILE,
+    PG_NODES,
+    PRIMARY_PORT,
+    SECRETS,
+    connect,
+    leader_name,
+    node,
+    run_playbook,
+    secret,
+    tls_context,
+)  # fmt: skip
+
+from drills.cluster import NODE_TLS, etcdctl
+
+APP_ADDRESS = "172.28.10.20"
+# Docker's embedded DNS resolver listens inside every container on 127.0.0.11 (lab only).
+DOCKER_DNS = "127.0.0.11"
+
+
+def expected_sockets(name):
+    if name in PG_NODES:
+        a = ADDRESSES[name]
+        return {f"{a}:2379", "127.0.0.1:2379", f"{a}:2380", f"{a}:8008", f"{a}:5432", "127.0.0.1:5432"}
+    return {f"{APP_ADDRESS}:{port}" for port in (5000, 5001, 7000, 8080)} | {"127.0.0.1:8080"}
+
+
+@pytest.mark.parametrize("name", [*PG_NODES, "app1"])
+def test_every_listening_socket_is_expected(name):
+    out = node(name).check_output("ss -Hltn")
+    listening = {line.split()[3] for line in out.splitlines()}
+    listening = {s for s in listening if not s.startswith(DOCKER_DNS + ":")}
+    assert listening == expected_sockets(name), (
+        f"{name}: unexpected {sorted(listening - expected_sockets(name))}, "
+        f"missing {sorted(expected_sockets(name) - listening)}"
+    )
+
+
+# --- etcd ----------------------------------------------------------------------------
+def etcd_version(context, scheme="https"):
+    url = f"{scheme}://{ADDRESSES['pg1']}:2379/version"
+    with urllib.request.urlopen(url, timeout=5, context=context if scheme == "https" else None) as response:
+        return json.load(response)
+
+
+def test_etcd_answers_a_client_with_a_certificate_from_the_ca():
+    context = tls_context()
+    context.load_cert_chain(SECRETS / "pki" / "pg1.crt", SECRETS / "pki" / "pg1.key")
+    assert "etcdserver" in etcd_version(context)
+
+
+def test_etcd_refuses_a_client_without_a_certificate():
+    # The TLS handshake itself fails (etcd's alert), not the connection.
+    with pytest.raises(ssl.SSLError, match="ALERT_BAD_CERTIFICATE|ALERT_CERTIFICATE_REQUIRED"):
+        etcd_version(tls_context())
+
+
+def test_etcd_refuses_plain_http():
+    with pytest.raises((http.client.HTTPException, ConnectionError, urllib.error.URLError)) as err:
+        etcd_version(None, scheme="http")
+    assert not isinstance(err.value, urllib.error.HTTPError) or err.value.code >= 400
+
+
+def test_etcdctl_on_a_node_needs_the_client_certificate():
+    pg1 = node("pg1")
+    assert pg1.run(f"{' '.join(etcdctl())} endpoint health").rc == 0
+    no_cert = f"etcdctl --cacert={NODE_TLS}/ca.crt --endpoints=https://127.0.0.1:2379 --command-timeout=3s"
+    result = pg1.run(f"{no_cert} endpoint health")
+    assert result.rc != 0, f"expected etcd to refuse a client without a certificate: {result.stdout}"
+
+
+# --- Patroni REST API ----------------------------------------------------------------
+def patroni(name, path, method="GET", auth=None, scheme="https"):
+    data = b"{}" if method == "POST" else None
+    request = urllib.request.Request(f"{scheme}://{ADDRESSES[name]}:8008{path}", method=method, data=data)
+    if auth:
+        request.add_header("Authorization", "Basic " + b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    try:
+        context = tls_context() if scheme == "https" else None
+        with urllib.request.urlopen(request, timeout=5, context=context) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_patroni_serves_its_health_endpoints_over_verified_https():
+    assert patroni(leader_name(), "/primary") == 200
+
+
+def test_patroni_refuses_plain_http():
+    with pytest.raises((http.client.HTTPException, ConnectionError, urllib.error.URLError)):
+        patroni("pg1", "/cluster", scheme="http")
+
+
+@pytest.mark.parametrize("auth", [None, ("patroni", "wrong-password")], ids=["no-credentials", "wrong-password"])
+def test_an_unsafe_patroni_endpoint_needs_the_rest_credentials(auth):
+    replica = next(n for n in PG_NODES if n != leader_name())
+    assert patroni(replica, "/restart", method="POST", auth=auth) == 401
+
+
+def test_patronictl_on_a_node_works_without_flags():
+    out = node("pg1").check_output("patronictl list -f json")
+    assert len(json.loads(out)) == len(PG_NODES)
+
+
+# --- HAProxy -------------------------------------------------------------------------
+def stats_page(password=None):
+    request = urllib.request.Request(f"http://{BALANCER_HOST}:7000/")
+    if password:
+        request.add_header("Authorization", "Basic " + b64encode(f"admin:{password}".encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_the_stats_page_needs_its_password():
+    assert stats_page() == 401
+    assert stats_page("wrong-password") == 401
+    assert stats_page(secret("haproxy_stats")) == 200
+
+
+def test_haproxy_turns_away_database_clients_from_other_networks():
+    """With the lab network left out of the allowed list, the host's connection (from
+    the lab network's gateway) is dropped before PostgreSQL sees it; restored after."""
+    elsewhere = run_playbook("playbooks/balancers.yml", "-e", '{"haproxy_allowed_networks": ["10.99.0.0/24"]}')
+    try:
+        assert elsewhere.returncode == 0, elsewhere.stdout[-3000:]
+        with pytest.raises(psycopg2.OperationalError):
+            connect(BALANCER_HOST, PRIMARY_PORT).close()
+    finally:
+        restored = run_playbook("playbooks/balancers.yml")
+    assert restored.returncode == 0, restored.stdout[-3000:]
+    connect(BALANCER_HOST, PRIMARY_PORT).close()
+
+
+def test_the_api_serves_https_verified_against_the_ca():
+    context = ssl.create_default_context(cafile=CA_FILE)
+    conn = http.client.HTTPSConnection(BALANCER_HOST, 8080, timeout=5, context=context)
+    conn.request("GET", "/health")
+    assert conn.getresponse().status == 200
+    plain = http.client.HTTPConnection(BALANCER_HOST, 8080, timeout=5)
+    with pytest.raises((http.client.HTTPException, ConnectionError)):
+        plain.request("GET", "/health")
+        plain.getresponse()
