@@ -94,6 +94,7 @@ def test_valid_inventory_passes(tmp_path):
         (inventory(drop_var="haproxy_stats_password"), "haproxy_stats_password is missing, empty"),
         (inventory(extra_vars={"haproxy_allowed_networks": ["0.0.0.0/0"]}), "haproxy_allowed_networks (default"),
         (inventory(extra_vars={"haproxy_allowed_networks": []}), "haproxy_allowed_networks (default"),
+        (inventory(extra_vars={"aggregator_db_sslmode": "require"}), "aggregator_db_sslmode is"),
     ],
     ids=[
         "two-etcd",
@@ -113,12 +114,19 @@ def test_valid_inventory_passes(tmp_path):
         "no-stats-password",
         "balancer-world-open",
         "balancer-no-networks",
+        "unverified-database-tls",
     ],
 )
 def test_bad_inventory_fails_with_a_clear_message(tmp_path, inv, message):
     result = run_validate(tmp_path, inv)
     assert result.returncode != 0, f"expected validation to fail with '{message}', it passed"
     assert message in result.stdout, f"expected '{message}' in the output, found:\n{result.stdout[-2000:]}"
+
+
+def test_unverified_database_tls_passes_when_acknowledged(tmp_path):
+    inv = inventory(extra_vars={"aggregator_db_sslmode": "require", "pgha_allow_unverified_tls": True})
+    result = run_validate(tmp_path, inv)
+    assert result.returncode == 0, result.stdout[-2000:]
 
 
 def test_the_patroni_role_refuses_to_start_without_its_secrets(tmp_path):
