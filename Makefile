@@ -6,11 +6,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PGHA_SECRETS_DIR ?= $(CURDIR)/inventory/lab/.secrets
 
-.PHONY: help venv docker lab lab-info lab-destroy switchover lint unit molecule test bench drill
+.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit molecule molecule-consul test bench drill
 
 help:
 	@echo "make lab          build and start the container lab and run site.yml"
-	@echo "make test         lint, unit tests and molecule test (what CI runs)"
+	@echo "make test         lint, unit tests and both molecule scenarios (what CI runs)"
+	@echo "make lab-consul   the same lab with Patroni on Consul"
 	@echo "make lab-destroy  remove the lab containers, network and volumes"
 	@echo "make switchover   planned switchover through Patroni"
 	@echo "make bench        ingest benchmark against its direct-write ceiling"
@@ -30,6 +31,11 @@ docker:
 lab: venv docker
 	ansible-playbook site.yml
 	$(MAKE) --no-print-directory lab-info
+
+# The same lab with Patroni on Consul (inventory/lab-consul).
+lab-consul: venv docker
+	PGHA_SECRETS_DIR=$(CURDIR)/inventory/lab-consul/.secrets ansible-playbook -i inventory/lab-consul site.yml
+	PGHA_SECRETS_DIR=$(CURDIR)/inventory/lab-consul/.secrets ansible-playbook -i inventory/lab-consul playbooks/info.yml
 
 lab-info: venv
 	ansible-playbook playbooks/info.yml
@@ -53,11 +59,14 @@ unit: venv
 	pytest -q tests/unit tests/app tests/drills
 
 molecule: venv docker
-	molecule test
+	molecule test -s default
+
+molecule-consul: venv docker
+	molecule test -s consul
 
 # Each stage in turn, with its time (CI prints them).
 test:
-	@for stage in lint unit molecule; do \
+	@for stage in lint unit molecule molecule-consul; do \
 	  started=$$(date +%s); \
 	  $(MAKE) --no-print-directory $$stage || exit 1; \
 	  echo "=== stage $$stage took $$(( $$(date +%s) - started )) s"; \
@@ -69,5 +78,6 @@ bench: venv
 
 DRILL ?= all
 RUNS ?= 1
+INVENTORY ?= inventory/lab
 drill: venv
-	python -m drills $(DRILL) --runs $(RUNS) $(if $(SYNC_OFF),--sync-off,)
+	python -m drills $(DRILL) --runs $(RUNS) --inventory $(INVENTORY) $(if $(SYNC_OFF),--sync-off,)

@@ -51,6 +51,15 @@ def time_to_new_leader(samples, fault_time, old_leader):
     return None, None
 
 
+def writes_stopped_after(samples, fault_time, node):
+    """Seconds from the fault until `node` is seen refusing writes (in recovery or
+    read-only); None if it never was while sampled."""
+    for s in samples:
+        if s["t"] >= fault_time and s["nodes"].get(node, {}).get("writable") is False:
+            return s["t"] - fault_time
+    return None
+
+
 def acks_per_bucket(ack_times, start, end, bucket=0.1):
     count = int((end - start) / bucket + 1e-9) + 1  # tolerate float error in the division
     buckets = [0] * count

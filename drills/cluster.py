@@ -8,7 +8,8 @@ import ssl
 import subprocess
 import urllib.error
 import urllib.request
-from base64 import b64encode
+import uuid
+from base64 import b64decode, b64encode
 from dataclasses import dataclass, field
 
 import psycopg2
@@ -27,8 +28,11 @@ def _load(path):
 # the playbooks (the patroni role's filter plugin is plain Python).
 PATRONI_CLUSTER = _load(REPO / "roles" / "patroni" / "filter_plugins" / "patroni_cluster.py")
 ETCD_CLIENT_PORT = 2379
+CONSUL_HTTPS_PORT = 8501
 PATRONI_PORT = 8008
 API_PORT = 8080
+# The namespace of Ansible's to_uuid filter.
+ANSIBLE_UUID_NAMESPACE = uuid.UUID("361E6D51-FAEC-444A-9079-341386DA8E2E")
 # Where the pki role puts the CA, the node's certificate and key on every node.
 NODE_TLS = "/etc/pgha/tls"
 
@@ -65,6 +69,8 @@ class Cluster:
     inventory: str = str(REPO / "inventory" / "lab")
     network: str = "pgha_lab"
     restapi_user: str = "patroni"
+    dcs: str = "etcd3"  # patroni_dcs: etcd3 or consul; its servers are the database nodes
+    scope: str = "pgha"
     passwords: dict = field(default_factory=dict)
 
     @classmethod
@@ -80,6 +86,7 @@ class Cluster:
         lab = bool(_group_hosts(data, "lab_containers"))
         secrets = pathlib.Path(os.environ.get("PGHA_SECRETS_DIR", pathlib.Path(inventory) / ".secrets"))
         addresses = _rendered(inventory, "node_address", postgres + [balancer], env)
+        dcs = data.get("_meta", {}).get("hostvars", {}).get(postgres[0], {}).get("patroni_dcs", "etcd3")
         host = "127.0.0.1" if lab else addresses[balancer]
         return cls(
             nodes={name: addresses[name] for name in postgres},
@@ -89,6 +96,7 @@ class Cluster:
             secrets=secrets,
             lab=lab,
             inventory=str(inventory),
+            dcs=dcs,
         )
 
     @property
@@ -204,10 +212,93 @@ class Cluster:
         probe = f"import socket; socket.create_connection(('{self.nodes[name]}', {port}), timeout=1).close()"
         return self.exec(peer, "python3", "-c", probe, check=False).returncode == 0
 
-    def etcd_endpoint_healthy(self, peer, name):
-        """etcd's own health check of `name`'s member, asked from `peer`."""
+    # --- The DCS (etcd or Consul; its servers run on the database nodes) ---------
+    @property
+    def dcs_unit(self):
+        return "consul" if self.dcs == "consul" else "etcd"
+
+    def dcs_server_healthy(self, peer, name):
+        """Whether `name`'s DCS server answers as part of a quorum, asked from `peer`:
+        etcd's endpoint health, or Consul's /v1/status/leader naming a leader."""
+        if self.dcs == "consul":
+            return self.consul_leader_address(via=peer, ask=name) is not None
         argv = (*etcdctl(self.nodes[name]), "--command-timeout=2s", "endpoint", "health")
         return self.exec(peer, *argv, check=False).returncode == 0
+
+    def dcs_leader_node(self):
+        """The node whose DCS server is the DCS's own (raft) leader."""
+        if self.dcs == "consul":
+            address = self.consul_leader_address()
+        else:
+            first = next(iter(self.nodes))
+            out = self.exec(first, *etcdctl(), "endpoint", "status", "--cluster", "--write-out=json").stdout
+            leaders = [s for s in json.loads(out) if s["Status"]["leader"] == s["Status"]["header"]["member_id"]]
+            address = leaders[0]["Endpoint"].split("//")[1].split(":")[0] if leaders else None
+        if address is None:
+            raise RuntimeError(f"{self.dcs} reports no leader")
+        return next(n for n, a in self.nodes.items() if a == address)
+
+    def consul_leader_address(self, via=None, ask=None):
+        """Address of Consul's raft leader as the agent on `ask` reports it (None: none)."""
+        ask = ask or next(iter(self.nodes))
+        url = f"https://{self.nodes[ask]}:{CONSUL_HTTPS_PORT}/v1/status/leader"
+        if via is None:
+            try:
+                with urllib.request.urlopen(url, timeout=2, context=self.tls_context()) as response:
+                    leader = json.load(response)
+            except (OSError, ValueError):
+                return None
+        else:
+            probe = (
+                "import json, ssl, sys, urllib.request; "
+                f"c = ssl.create_default_context(cafile='{NODE_TLS}/ca.crt'); "
+                f"print(json.load(urllib.request.urlopen('{url}', timeout=2, context=c)))"
+            )
+            out = self.exec(via, "python3", "-c", probe, check=False)
+            leader = out.stdout.strip() if out.returncode == 0 else ""
+        return leader.rsplit(":", 1)[0] or None if leader else None
+
+    def leader_key_holder(self):
+        """The member named in Patroni's leader key in the DCS (None: no key, or the DCS
+        does not answer): etcd's v3 API with a client certificate, or the consul module."""
+        key = f"/service/{self.scope}/leader"
+        cert = (str(self.secrets / "pki" / f"{next(iter(self.nodes))}.crt"),
+                str(self.secrets / "pki" / f"{next(iter(self.nodes))}.key"))  # fmt: skip
+        for address in self.nodes.values():
+            try:
+                if self.dcs == "consul":
+                    return self._consul_kv(address, key.lstrip("/"), cert)
+                return self._etcd_kv(address, key, cert)
+            except (OSError, ValueError, KeyError, RuntimeError):
+                continue
+        return None
+
+    def _etcd_kv(self, address, key, cert):
+        context = self.tls_context()
+        context.load_cert_chain(*cert)
+        body = json.dumps({"key": b64encode(key.encode()).decode()}).encode()
+        request = urllib.request.Request(f"https://{address}:{ETCD_CLIENT_PORT}/v3/kv/range", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=0.5, context=context) as response:
+            kvs = json.load(response).get("kvs", [])
+        return b64decode(kvs[0]["value"]).decode() if kvs else None
+
+    def _consul_kv(self, address, key, cert):
+        import consul  # py-consul (the maintained python-consul); only needed on Consul
+
+        client = consul.Consul(
+            host=address, port=CONSUL_HTTPS_PORT, scheme="https", verify=self.ca_file, cert=cert,
+            token=self.consul_token(),
+        )  # fmt: skip
+        try:
+            _, item = client.kv.get(key)
+        except consul.ConsulException as exc:  # no leader, permission denied, ...
+            raise RuntimeError(str(exc)) from exc
+        return item["Value"].decode() if item and item.get("Value") else None
+
+    def consul_token(self):
+        """Patroni's Consul token: the inventory derives it from the generated secret with
+        Ansible's to_uuid (a UUID5 in Ansible's namespace)."""
+        return str(uuid.uuid5(ANSIBLE_UUID_NAMESPACE, self.secret("consul_acl_patroni")))
 
     # --- Node control (the lab's container engine) ------------------------
     def exec(self, name, *argv, timeout=30, check=True):

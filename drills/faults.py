@@ -7,10 +7,6 @@ during the hold: it returns a sentence describing what was observed, or None whi
 the fault has not (yet) had its effect.
 """
 
-import json
-
-from .cluster import etcdctl
-
 
 class Fault:
     name = ""
@@ -33,6 +29,10 @@ class Fault:
 
     def heal(self, cluster, node):
         """Bring the node back; returns when the heal action is done."""
+
+    def writes_stop_limit(self, cluster):
+        """Seconds within which the target must refuse writes (None: no such rule)."""
+        return None
 
 
 class Switchover(Fault):
@@ -112,30 +112,63 @@ class IsolatePrimary(Fault):
         cluster.docker("network", "connect", "--ip", cluster.nodes[node], cluster.network, node)
 
 
-class EtcdMemberLoss(Fault):
-    name, hold, loses_node, expect_failover = "etcd-member-loss", 20, False, False
+class DcsLeaderLoss(Fault):
+    """Stop the DCS server that is the DCS's own leader: the others elect a new one;
+    Patroni must neither fail over nor demote, and writes continue."""
+
+    name, hold, loses_node, expect_failover = "dcs-leader-loss", 20, False, False
 
     def target(self, cluster, leader, sync_standby):
-        """The etcd leader's node."""
-        first = next(iter(cluster.nodes))
-        out = cluster.exec(first, *etcdctl(), "endpoint", "status", "--cluster", "--write-out=json").stdout
-        for status in json.loads(out):
-            if status["Status"]["leader"] == status["Status"]["header"]["member_id"]:
-                address = status["Endpoint"].split("//")[1].split(":")[0]
-                return next(n for n, a in cluster.nodes.items() if a == address)
-        raise RuntimeError(f"etcd reports no leader: {out[:300]}")
+        return cluster.dcs_leader_node()
 
     def inject(self, cluster, node, before):
-        cluster.exec(node, "systemctl", "stop", "etcd")
+        cluster.exec(node, "systemctl", "stop", cluster.dcs_unit)
 
     def effect(self, cluster, node, before):
         peer = next(n for n in cluster.nodes if n != node)
-        if cluster.etcd_endpoint_healthy(peer, node):
+        if cluster.dcs_server_healthy(peer, node):
             return None
-        return f"etcd member on {node} reported unhealthy from {peer}"
+        return f"{cluster.dcs_unit} on {node} reported down from {peer}"
 
     def heal(self, cluster, node):
-        cluster.exec(node, "systemctl", "start", "etcd")
+        cluster.exec(node, "systemctl", "start", cluster.dcs_unit)
+
+
+class DcsQuorumLoss(Fault):
+    """Stop two of the three DCS servers for 30 s: the DCS has no quorum. Without
+    failsafe mode the primary must stop accepting writes within ttl and come back after
+    the heal; with it, it keeps accepting writes while every member sees the others."""
+
+    name, hold, loses_node, expect_failover = "dcs-quorum-loss", 30, False, None
+
+    def target(self, cluster, leader, sync_standby):
+        """The primary's node keeps its DCS server; the two others are stopped."""
+        return leader
+
+    def stopped(self, cluster, node):
+        return [n for n in cluster.nodes if n != node][:2]
+
+    def inject(self, cluster, node, before):
+        for peer in self.stopped(cluster, node):
+            cluster.exec(peer, "systemctl", "stop", cluster.dcs_unit)
+
+    def effect(self, cluster, node, before):
+        down = self.stopped(cluster, node)
+        if any(cluster.dcs_server_healthy(node, peer) for peer in down):
+            return None
+        return f"{cluster.dcs_unit} stopped on {', '.join(down)}: no quorum"
+
+    def heal(self, cluster, node):
+        for peer in self.stopped(cluster, node):
+            cluster.exec(peer, "systemctl", "start", cluster.dcs_unit)
+
+    def writes_stop_limit(self, cluster):
+        """ttl without failsafe mode: the leader key can no longer be renewed. With
+        failsafe mode the primary may keep writing while every member answers it."""
+        status, config = cluster.patroni(next(iter(cluster.nodes)), "/config")
+        if status != 200 or not config:
+            raise RuntimeError(f"dcs-quorum-loss: cannot read Patroni's /config ({status})")
+        return None if config.get("failsafe_mode") else float(config["ttl"])
 
 
 class ReplicaCrash(CrashPrimary):
@@ -178,7 +211,8 @@ CATALOGUE = {
         KillPostgres,
         CrashPrimary,
         IsolatePrimary,
-        EtcdMemberLoss,
+        DcsLeaderLoss,
+        DcsQuorumLoss,
         ReplicaCrash,
         AppRestart,
     )

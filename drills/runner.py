@@ -49,6 +49,7 @@ class Drill:
         time.sleep(WARMUP)
 
         fault_errors = []
+        writes_stop_limit = fault.writes_stop_limit(cluster)
         fault_time = time.time()
         effect = None
         try:
@@ -113,6 +114,8 @@ class Drill:
             "longest_sampling_gap_s": round(analysis.longest_sampling_gap(sampler.samples), 3),
             "stale_samples": analysis.stale_samples(sampler.samples),
             "rejoin": rejoin,
+            "writes_stop_limit_s": writes_stop_limit,
+            "writes_stopped_after_s": _rounded(analysis.writes_stopped_after(sampler.samples, fault_time, target)),
             "consistency": consistency,
             "publisher": load_out[-1500:],
         }
@@ -262,6 +265,9 @@ def verdict(r):
         failures.append(f"sampling stalled for {r['longest_sampling_gap_s']} s")
     if r["split_brain_samples"]:
         failures.append(f"{r['split_brain_samples']} split-brain samples")
+    limit, stopped = r.get("writes_stop_limit_s"), r.get("writes_stopped_after_s")
+    if limit is not None and (stopped is None or stopped > limit):
+        failures.append(f"{r['target']} kept accepting writes {stopped or 'throughout'} s, beyond ttl {limit} s")
     if r["rejoin"] and (not r["rejoin"]["streaming"] or r["rejoin"]["seconds"] > REJOIN_LIMIT or r["rejoin"]["reinit"]):
         failures.append(f"rejoin failed: {r['rejoin']}")
     c = r["consistency"]
@@ -270,6 +276,10 @@ def verdict(r):
     if r["acknowledged"] == 0:
         failures.append("no event was acknowledged")
     return failures
+
+
+def _rounded(value):
+    return None if value is None else round(value, 3)
 
 
 def _get_json(cluster, path):

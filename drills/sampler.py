@@ -196,6 +196,20 @@ class HaproxyProbe(Probe):
             return None
 
 
+class DcsProbe(Probe):
+    """Which member Patroni's leader key in the DCS names (etcd or Consul), in its own
+    loop: a DCS without quorum may hang a read."""
+
+    def poll(self):
+        return self.cluster.leader_key_holder(), time.time()
+
+    def snapshot(self, now):
+        if self.latest is None:
+            return None
+        holder, at = self.latest
+        return holder if now - at <= STALE else None
+
+
 class Sampler(threading.Thread):
     def __init__(self, cluster, interval=INTERVAL):
         super().__init__(daemon=True)
@@ -204,15 +218,16 @@ class Sampler(threading.Thread):
         self._stop_event = threading.Event()
         self._probes = {name: NodeProbe(cluster, name, self._stop_event) for name in cluster.nodes}
         self._haproxy = HaproxyProbe(cluster, self._stop_event)
+        self._dcs = DcsProbe(cluster, self._stop_event)
 
     def stop(self):
         self._stop_event.set()
         self.join(10)
-        for probe in [*self._probes.values(), self._haproxy]:
+        for probe in [*self._probes.values(), self._haproxy, self._dcs]:
             probe.join(5)
 
     def run(self):
-        for probe in [*self._probes.values(), self._haproxy]:
+        for probe in [*self._probes.values(), self._haproxy, self._dcs]:
             probe.start()
         while not self._stop_event.is_set():
             started = time.time()
@@ -224,6 +239,7 @@ class Sampler(threading.Thread):
                     "primary_api": {n: v.pop("primary_api") for n, v in nodes.items()},
                     "replica_api": {n: v.pop("replica_api") for n, v in nodes.items()},
                     "haproxy_primary": self._haproxy.snapshot(started),
+                    "dcs_leader_key": self._dcs.snapshot(started),
                 }
             )
             self._stop_event.wait(max(0.0, self.interval - (time.time() - started)))

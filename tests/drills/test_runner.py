@@ -120,3 +120,26 @@ def test_a_failed_injection_fails_the_drill(errors):
     r = result(failover_samples())
     r["fault_errors"] = errors
     assert verdict(r) == errors
+
+
+def quorum_loss_result(samples, limit=20.0):
+    r = result(samples, effect="etcd stopped on pg2, pg3: no quorum", expect_failover=None)
+    r["writes_stop_limit_s"] = limit
+    r["writes_stopped_after_s"] = analysis.writes_stopped_after(samples, 1, "pg1")
+    return r
+
+
+def test_a_primary_that_stops_writing_within_ttl_passes_dcs_quorum_loss():
+    samples = [sample(0), sample(5), sample(12, writable=(), primary=()), sample(40)]
+    assert verdict(quorum_loss_result(samples)) == []
+
+
+def test_a_primary_still_writable_after_ttl_fails_dcs_quorum_loss():
+    samples = [sample(0), sample(5), sample(30), sample(40, writable=(), primary=())]
+    failures = verdict(quorum_loss_result(samples))
+    assert failures == ["pg1 kept accepting writes 39 s, beyond ttl 20.0 s"], failures
+
+
+def test_failsafe_mode_lets_the_primary_keep_writing_through_dcs_quorum_loss():
+    samples = [sample(0), sample(5), sample(30), sample(40)]
+    assert verdict(quorum_loss_result(samples, limit=None)) == []

@@ -17,6 +17,8 @@ from drills.polling import wait_until
 REPO = pathlib.Path(__file__).resolve().parents[2]
 INVENTORY = pathlib.Path(os.environ.get("PGHA_INVENTORY", REPO / "inventory" / "lab"))
 SECRETS = pathlib.Path(os.environ.get("PGHA_SECRETS_DIR", INVENTORY / ".secrets"))
+# Patroni's DCS in the scenario under test (molecule/consul sets consul).
+DCS = os.environ.get("PGHA_DCS", "etcd3")
 
 # Every network connection to PostgreSQL is TLS, checked against the generated CA.
 TLS = {"sslmode": "verify-full", "sslrootcert": str(SECRETS / "pki" / "ca.crt")}

@@ -15,6 +15,7 @@ from lab import (
     ADDRESSES,
     BALANCER_HOST,
     CA_FILE,
+    DCS,
     PG_NODES,
     PRIMARY_PORT,
     SECRETS,
@@ -33,11 +34,21 @@ APP_ADDRESS = "172.28.10.20"
 DOCKER_DNS = "127.0.0.11"
 
 
+def dcs_sockets(address, server):
+    """etcd: client (also loopback) and peer ports. Consul: HTTPS API and DNS (also
+    loopback), serf LAN, and on servers server RPC and serf WAN."""
+    if DCS == "consul":
+        ports = (8300, 8301, 8302) if server else (8301,)
+        return {f"{address}:{p}" for p in (*ports, 8501, 8600)} | {"127.0.0.1:8501", "127.0.0.1:8600"}
+    return {f"{address}:2379", "127.0.0.1:2379", f"{address}:2380"} if server else set()
+
+
 def expected_sockets(name):
     if name in PG_NODES:
         a = ADDRESSES[name]
-        return {f"{a}:2379", "127.0.0.1:2379", f"{a}:2380", f"{a}:8008", f"{a}:5432", "127.0.0.1:5432"}
-    return {f"{APP_ADDRESS}:{port}" for port in (5000, 5001, 7000, 8080)} | {"127.0.0.1:8080"}
+        return {f"{a}:8008", f"{a}:5432", "127.0.0.1:5432"} | dcs_sockets(a, server=True)
+    app = {f"{APP_ADDRESS}:{port}" for port in (5000, 5001, 7000, 8080)} | {"127.0.0.1:8080"}
+    return app | dcs_sockets(APP_ADDRESS, server=False)
 
 
 @pytest.mark.parametrize("name", [*PG_NODES, "app1"])
@@ -52,30 +63,37 @@ def test_every_listening_socket_is_expected(name):
 
 
 # --- etcd ----------------------------------------------------------------------------
+etcd_only = pytest.mark.skipif(DCS != "etcd3", reason="etcd is not the DCS of this scenario")
+
+
 def etcd_version(context, scheme="https"):
     url = f"{scheme}://{ADDRESSES['pg1']}:2379/version"
     with urllib.request.urlopen(url, timeout=5, context=context if scheme == "https" else None) as response:
         return json.load(response)
 
 
+@etcd_only
 def test_etcd_answers_a_client_with_a_certificate_from_the_ca():
     context = tls_context()
     context.load_cert_chain(SECRETS / "pki" / "pg1.crt", SECRETS / "pki" / "pg1.key")
     assert "etcdserver" in etcd_version(context)
 
 
+@etcd_only
 def test_etcd_refuses_a_client_without_a_certificate():
     # The TLS handshake itself fails (etcd's alert), not the connection.
     with pytest.raises(ssl.SSLError, match="ALERT_BAD_CERTIFICATE|ALERT_CERTIFICATE_REQUIRED"):
         etcd_version(tls_context())
 
 
+@etcd_only
 def test_etcd_refuses_plain_http():
     with pytest.raises((http.client.HTTPException, ConnectionError, urllib.error.URLError)) as err:
         etcd_version(None, scheme="http")
     assert not isinstance(err.value, urllib.error.HTTPError) or err.value.code >= 400
 
 
+@etcd_only
 def test_etcdctl_on_a_node_needs_the_client_certificate():
     pg1 = node("pg1")
     assert pg1.run(f"{' '.join(etcdctl())} endpoint health").rc == 0

@@ -7,6 +7,7 @@ checks that it fails with the message that names the problem (or passes).
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -27,9 +28,16 @@ GOOD_VARS = {
 }
 
 
+# site.yml's check of what already runs on the nodes (after provisioning).
+NODES_PLAYBOOK = "playbooks/validate_nodes.yml"
+# The play that reads each node's running Patroni configuration runs on the controller:
+# patroni_config_dir points at a folder the test fills (or leaves empty, a new node).
+LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+
+
 def inventory(etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=None, drop_var=None):
-    hosts = {f"db{i}": {"node_address": f"10.0.0.{i}"} for i in range(1, max(etcd, postgres) + 1)}
-    hosts["lb1"] = {"node_address": "10.0.0.100"}
+    hosts = {f"db{i}": {"node_address": f"10.0.0.{i}", **LOCAL} for i in range(1, max(etcd, postgres) + 1)}
+    hosts["lb1"] = {"node_address": "10.0.0.100", **LOCAL}
     if drop_address:
         del hosts[drop_address]["node_address"]
     return {
@@ -46,18 +54,28 @@ def inventory(etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=Non
     }
 
 
-def run_validate(tmp_path, inv):
+def run_validate(tmp_path, inv, playbook="playbooks/validate.yml"):
     path = tmp_path / "hosts.yml"
+    inv["all"]["vars"].setdefault("patroni_config_dir", str(tmp_path / "patroni"))
     path.write_text(yaml.safe_dump(inv))
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     return subprocess.run(
-        ["ansible-playbook", "-i", str(path), "playbooks/validate.yml"],
+        ["ansible-playbook", "-i", str(path), playbook],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+CONSUL = {
+    "patroni_dcs": "consul",
+    "consul_gossip_key": "k" * 44,
+    "consul_acl_master_token": "m" * 36,
+    "consul_acl_agent_token": "a" * 36,
+    "consul_acl_patroni_token": "p" * 36,
+}
 
 
 def test_valid_inventory_passes(tmp_path):
@@ -95,6 +113,9 @@ def test_valid_inventory_passes(tmp_path):
         (inventory(extra_vars={"haproxy_allowed_networks": ["0.0.0.0/0"]}), "haproxy_allowed_networks (default"),
         (inventory(extra_vars={"haproxy_allowed_networks": []}), "haproxy_allowed_networks (default"),
         (inventory(extra_vars={"aggregator_db_sslmode": "require"}), "aggregator_db_sslmode is"),
+        (inventory(extra_vars={"patroni_dcs": "zookeeper"}), "patroni_dcs must be etcd3 or consul"),
+        (inventory(postgres=2, extra_vars=CONSUL), "The Consul servers"),
+        (inventory(extra_vars={**CONSUL, "consul_acl_agent_token": ""}), "consul_acl_agent_token is missing"),
     ],
     ids=[
         "two-etcd",
@@ -115,6 +136,9 @@ def test_valid_inventory_passes(tmp_path):
         "balancer-world-open",
         "balancer-no-networks",
         "unverified-database-tls",
+        "unknown-dcs",
+        "two-consul-servers",
+        "consul-empty-token",
     ],
 )
 def test_bad_inventory_fails_with_a_clear_message(tmp_path, inv, message):
@@ -147,3 +171,24 @@ def test_the_patroni_role_refuses_to_start_without_its_secrets(tmp_path):
     )
     assert result.returncode != 0
     assert "missing required arguments: patroni_superuser_password" in result.stdout, result.stdout[-2000:]
+
+
+@pytest.mark.parametrize(("running", "wanted"), [("etcd3", "consul"), ("consul", "etcd3")])
+def test_a_running_cluster_keeps_its_dcs(tmp_path, running, wanted):
+    """A node whose Patroni runs on one DCS stops the play when the inventory names the
+    other, and the file is left as it was."""
+    config = tmp_path / "patroni" / "patroni.yml"
+    config.parent.mkdir()
+    config.write_text(f"scope: pgha\n{running}:\n  hosts: []\n")
+    result = run_validate(tmp_path, inventory(extra_vars={**CONSUL, "patroni_dcs": wanted}), NODES_PLAYBOOK)
+    assert result.returncode != 0, result.stdout[-2000:]
+    assert f"runs Patroni on {running} but patroni_dcs is {wanted}" in result.stdout, result.stdout[-2000:]
+    assert config.read_text() == f"scope: pgha\n{running}:\n  hosts: []\n"
+
+
+def test_a_running_cluster_on_the_named_dcs_passes(tmp_path):
+    config = tmp_path / "patroni" / "patroni.yml"
+    config.parent.mkdir()
+    config.write_text("scope: pgha\nconsul:\n  host: 127.0.0.1:8501\n")
+    result = run_validate(tmp_path, inventory(extra_vars=CONSUL), NODES_PLAYBOOK)
+    assert result.returncode == 0, result.stdout[-2000:]
