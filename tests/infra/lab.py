@@ -25,6 +25,7 @@ TLS = {"sslmode": "verify-full", "sslrootcert": str(SECRETS / "pki" / "ca.crt")}
 
 PG_NODES = ["pg1", "pg2", "pg3"]
 ADDRESSES = {"pg1": "172.28.10.11", "pg2": "172.28.10.12", "pg3": "172.28.10.13"}
+APP_ADDRESS = "172.28.10.20"  # app1: HAProxy, the aggregator, a Consul client agent
 BALANCER_HOST = "127.0.0.1"
 API = "https://127.0.0.1:8080"
 # The generated CA, as clients of the API, the REST API and PostgreSQL use it.

@@ -10,12 +10,11 @@ import urllib.error
 import urllib.request
 import uuid
 
-from lab import ADDRESSES, INVENTORY, PG_NODES, leader_name, secret, tls_context
+from lab import ADDRESSES, APP_ADDRESS, INVENTORY, PG_NODES, leader_name, secret, tls_context
 
 from drills.cluster import ANSIBLE_UUID_NAMESPACE, Cluster
 
 SCOPE = "pgha"
-APP_ADDRESS = "172.28.10.20"
 
 
 def master_token():

@@ -13,6 +13,7 @@ import psycopg2
 import pytest
 from lab import (
     ADDRESSES,
+    APP_ADDRESS,
     BALANCER_HOST,
     CA_FILE,
     DCS,
@@ -29,7 +30,6 @@ from lab import (
 
 from drills.cluster import NODE_TLS, etcdctl
 
-APP_ADDRESS = "172.28.10.20"
 # Docker's embedded DNS resolver listens inside every container on 127.0.0.11 (lab only).
 DOCKER_DNS = "127.0.0.11"
 
