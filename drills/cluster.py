@@ -11,6 +11,7 @@ import urllib.request
 import uuid
 from base64 import b64decode, b64encode
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import psycopg2
 
@@ -105,7 +106,39 @@ class Cluster:
         return str(self.secrets / "pki" / "ca.crt")
 
     def tls_context(self):
+        """One context for every verified call: the probes call many times a second."""
+        return self._tls
+
+    @cached_property
+    def _tls(self):
         return ssl.create_default_context(cafile=self.ca_file)
+
+    @cached_property
+    def _etcd_client_tls(self):
+        """The CA plus a node's client certificate (etcd refuses clients without one)."""
+        first = next(iter(self.nodes))
+        context = ssl.create_default_context(cafile=self.ca_file)
+        context.load_cert_chain(self.secrets / "pki" / f"{first}.crt", self.secrets / "pki" / f"{first}.key")
+        return context
+
+    @cached_property
+    def _consul_clients(self):
+        """A py-consul client per node's agent, with Patroni's token (Consul only)."""
+        import consul  # py-consul (the maintained python-consul); only needed on Consul
+
+        first = next(iter(self.nodes))
+        cert = (str(self.secrets / "pki" / f"{first}.crt"), str(self.secrets / "pki" / f"{first}.key"))
+        return {
+            address: consul.Consul(
+                host=address,
+                port=CONSUL_HTTPS_PORT,
+                scheme="https",
+                verify=self.ca_file,
+                cert=cert,
+                token=self.consul_token(),
+            )  # fmt: skip
+            for address in self.nodes.values()
+        }
 
     def api_token(self, scope):
         """The deployment's aggregator token of a scope (write, read, metrics)."""
@@ -256,41 +289,33 @@ class Cluster:
             )
             out = self.exec(via, "python3", "-c", probe, check=False)
             leader = out.stdout.strip() if out.returncode == 0 else ""
-        return leader.rsplit(":", 1)[0] or None if leader else None
+        return leader.rsplit(":", 1)[0] if leader else None  # "address:8300", or "" without a leader
 
     def leader_key_holder(self):
         """The member named in Patroni's leader key in the DCS (None: no key, or the DCS
         does not answer): etcd's v3 API with a client certificate, or the consul module."""
         key = f"/service/{self.scope}/leader"
-        cert = (str(self.secrets / "pki" / f"{next(iter(self.nodes))}.crt"),
-                str(self.secrets / "pki" / f"{next(iter(self.nodes))}.key"))  # fmt: skip
         for address in self.nodes.values():
             try:
                 if self.dcs == "consul":
-                    return self._consul_kv(address, key.lstrip("/"), cert)
-                return self._etcd_kv(address, key, cert)
+                    return self._consul_kv(address, key.lstrip("/"))
+                return self._etcd_kv(address, key)
             except (OSError, ValueError, KeyError, RuntimeError):
                 continue
         return None
 
-    def _etcd_kv(self, address, key, cert):
-        context = self.tls_context()
-        context.load_cert_chain(*cert)
+    def _etcd_kv(self, address, key):
         body = json.dumps({"key": b64encode(key.encode()).decode()}).encode()
         request = urllib.request.Request(f"https://{address}:{ETCD_CLIENT_PORT}/v3/kv/range", data=body, method="POST")
-        with urllib.request.urlopen(request, timeout=0.5, context=context) as response:
+        with urllib.request.urlopen(request, timeout=0.5, context=self._etcd_client_tls) as response:
             kvs = json.load(response).get("kvs", [])
         return b64decode(kvs[0]["value"]).decode() if kvs else None
 
-    def _consul_kv(self, address, key, cert):
-        import consul  # py-consul (the maintained python-consul); only needed on Consul
+    def _consul_kv(self, address, key):
+        import consul
 
-        client = consul.Consul(
-            host=address, port=CONSUL_HTTPS_PORT, scheme="https", verify=self.ca_file, cert=cert,
-            token=self.consul_token(),
-        )  # fmt: skip
         try:
-            _, item = client.kv.get(key)
+            _, item = self._consul_clients[address].kv.get(key)
         except consul.ConsulException as exc:  # no leader, permission denied, ...
             raise RuntimeError(str(exc)) from exc
         return item["Value"].decode() if item and item.get("Value") else None

@@ -103,7 +103,7 @@ class Drill:
             "offered_rate": self.rate,
             "acknowledged": len(acks),
             "write_downtime_s": round(analysis.longest_ack_gap(ack_times, fault_time - 1, settle_time), 3),
-            "time_to_new_leader_s": None if new_leader_after is None else round(new_leader_after, 3),
+            "time_to_new_leader_s": _rounded(new_leader_after),
             "new_leader": new_leader,
             "failover": leader_after != leader,
             "acknowledged_lost": len(missing),
