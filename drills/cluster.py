@@ -8,12 +8,13 @@ import ssl
 import subprocess
 import urllib.error
 import urllib.request
-import uuid
 from base64 import b64decode, b64encode
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import psycopg2
+
+from drills.secrets import secret
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -32,8 +33,6 @@ ETCD_CLIENT_PORT = 2379
 CONSUL_HTTPS_PORT = 8501
 PATRONI_PORT = 8008
 API_PORT = 8080
-# The namespace of Ansible's to_uuid filter.
-ANSIBLE_UUID_NAMESPACE = uuid.UUID("361E6D51-FAEC-444A-9079-341386DA8E2E")
 # Where the pki role puts the CA, the node's certificate and key on every node.
 NODE_TLS = "/etc/pgha/tls"
 
@@ -72,7 +71,6 @@ class Cluster:
     restapi_user: str = "patroni"
     dcs: str = "etcd3"  # patroni_dcs: etcd3 or consul; its servers are the database nodes
     scope: str = "pgha"
-    passwords: dict = field(default_factory=dict)
 
     @classmethod
     def from_inventory(cls, inventory):
@@ -145,9 +143,7 @@ class Cluster:
         return self.secret(f"aggregator_{scope}_token")
 
     def secret(self, name):
-        if name not in self.passwords:
-            self.passwords[name] = (self.secrets / name).read_text().split()[0]
-        return self.passwords[name]
+        return secret(self.inventory, name)
 
     # --- PostgreSQL -------------------------------------------------------
     def connect(self, address, port=5432, timeout=2, dbname="aggregator"):
@@ -321,9 +317,8 @@ class Cluster:
         return item["Value"].decode() if item and item.get("Value") else None
 
     def consul_token(self):
-        """Patroni's Consul token: the inventory derives it from the generated secret with
-        Ansible's to_uuid (a UUID5 in Ansible's namespace)."""
-        return str(uuid.uuid5(ANSIBLE_UUID_NAMESPACE, self.secret("consul_acl_patroni")))
+        """Patroni's Consul token, as the inventory gives it to Patroni."""
+        return self.secret("consul_acl_patroni")
 
     # --- Node control (the lab's container engine) ------------------------
     def exec(self, name, *argv, timeout=30, check=True):

@@ -8,16 +8,23 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-# The default scenario (etcd) runs every check but Consul's. The Consul scenario runs
-# what depends on the DCS: Consul's checks, the replication checks, the network and
-# socket checks, and its drills; the rest is the same code on the same lab.
-CONSUL_SCENARIO = {"test_consul.py", "test_patroni.py", "test_network_security.py", "test_zz_drills.py"}
+# The default scenario (the lab path: container connection, etcd) runs every check but
+# the production path's. molecule/consul (PGHA_DCS=consul: SSH, become, Vault, Consul)
+# runs Consul's checks, the replication and aggregator checks, the network and socket
+# checks, the production path's refusals and its drills.
+PRODUCTION_PATH = {"test_consul.py", "test_production_path.py"}
+PRODUCTION_SCENARIO = PRODUCTION_PATH | {
+    "test_patroni.py",
+    "test_aggregator.py",
+    "test_network_security.py",
+    "test_zz_drills.py",
+}
 
 
 def runs_here(module):
     if os.environ.get("PGHA_DCS", "etcd3") == "consul":
-        return module in CONSUL_SCENARIO
-    return module != "test_consul.py"
+        return module in PRODUCTION_SCENARIO
+    return module not in PRODUCTION_PATH
 
 
 def pytest_collection_modifyitems(config, items):

@@ -13,12 +13,15 @@ import psycopg2
 import testinfra
 
 from drills.polling import wait_until
+from drills.secrets import secret as rendered_secret
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 INVENTORY = pathlib.Path(os.environ.get("PGHA_INVENTORY", REPO / "inventory" / "lab"))
 SECRETS = pathlib.Path(os.environ.get("PGHA_SECRETS_DIR", INVENTORY / ".secrets"))
 # Patroni's DCS in the scenario under test (molecule/consul sets consul).
 DCS = os.environ.get("PGHA_DCS", "etcd3")
+# How Ansible reaches the nodes: the container engine, or SSH (molecule/consul).
+CONNECTION = os.environ.get("PGHA_CONNECTION", "docker")
 
 # Every network connection to PostgreSQL is TLS, checked against the generated CA.
 TLS = {"sslmode": "verify-full", "sslrootcert": str(SECRETS / "pki" / "ca.crt")}
@@ -35,12 +38,14 @@ REPLICA_PORT = 5001
 
 
 def node(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=str(INVENTORY))
+    # Through the container engine: the harness's own way in, whatever connection the
+    # scenario's inventory gives Ansible (molecule/consul converges over SSH).
+    return testinfra.get_host(f"docker://{name}")
 
 
 def secret(name):
-    # The password lookup stores "<password> salt=..." on one line.
-    return (SECRETS / name).read_text().split()[0]
+    """A secret as Ansible renders it from the inventory (generated files or a vault)."""
+    return rendered_secret(INVENTORY, name)
 
 
 def connect(host, port, user="postgres", password=None, dbname="postgres"):

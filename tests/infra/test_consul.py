@@ -8,18 +8,16 @@ import socket
 import struct
 import urllib.error
 import urllib.request
-import uuid
 
 from lab import ADDRESSES, APP_ADDRESS, INVENTORY, PG_NODES, leader_name, secret, tls_context
 
-from drills.cluster import ANSIBLE_UUID_NAMESPACE, Cluster
+from drills.cluster import Cluster
 
 SCOPE = "pgha"
 
 
 def master_token():
-    # The inventory derives it from the generated secret with Ansible's to_uuid.
-    return str(uuid.uuid5(ANSIBLE_UUID_NAMESPACE, secret("consul_acl_master")))
+    return secret("consul_acl_master")
 
 
 def consul(path, token=None, address=ADDRESSES["pg1"]):

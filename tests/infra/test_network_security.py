@@ -16,6 +16,7 @@ from lab import (
     APP_ADDRESS,
     BALANCER_HOST,
     CA_FILE,
+    CONNECTION,
     DCS,
     PG_NODES,
     PRIMARY_PORT,
@@ -43,12 +44,18 @@ def dcs_sockets(address, server):
     return {f"{address}:2379", "127.0.0.1:2379", f"{address}:2380"} if server else set()
 
 
+def ssh_sockets(address):
+    """sshd, where Ansible connects over SSH: on the node address only (the lab's sshd
+    settings; on real VMs sshd is the operator's)."""
+    return {f"{address}:22"} if CONNECTION == "ssh" else set()
+
+
 def expected_sockets(name):
     if name in PG_NODES:
         a = ADDRESSES[name]
-        return {f"{a}:8008", f"{a}:5432", "127.0.0.1:5432"} | dcs_sockets(a, server=True)
+        return {f"{a}:8008", f"{a}:5432", "127.0.0.1:5432"} | dcs_sockets(a, server=True) | ssh_sockets(a)
     app = {f"{APP_ADDRESS}:{port}" for port in (5000, 5001, 7000, 8080)} | {"127.0.0.1:8080"}
-    return app | dcs_sockets(APP_ADDRESS, server=False)
+    return app | dcs_sockets(APP_ADDRESS, server=False) | ssh_sockets(APP_ADDRESS)
 
 
 @pytest.mark.parametrize("name", [*PG_NODES, "app1"])

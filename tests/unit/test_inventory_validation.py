@@ -83,6 +83,15 @@ def test_valid_inventory_passes(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:]
 
 
+def test_a_consul_inventory_needs_no_etcd_group(tmp_path):
+    # The production example on Consul has consul_servers and no etcd group.
+    inv = inventory(extra_vars=CONSUL)
+    children = inv["all"]["children"]
+    children["consul_servers"] = children.pop("etcd")
+    result = run_validate(tmp_path, inv)
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
 @pytest.mark.parametrize(
     ("inv", "message"),
     [

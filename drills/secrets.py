@@ -1,0 +1,59 @@
+"""The deployment's secrets as Ansible renders them from the inventory: the generated
+files of the lab and an Ansible Vault in production give the same answer, so drills and
+tests never re-implement how an inventory derives a secret (set
+ANSIBLE_VAULT_PASSWORD_FILE for an inventory with a vault)."""
+
+import functools
+import json
+import os
+import pathlib
+import subprocess
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+# Name the drills and tests use -> the inventory variable holding it.
+VARIABLES = {
+    "postgres_superuser": "patroni_superuser_password",
+    "postgres_replication": "patroni_replication_password",
+    "postgres_app": "patroni_app_password",
+    "patroni_restapi": "patroni_restapi_password",
+    "haproxy_stats": "haproxy_stats_password",
+    "aggregator_write_token": "aggregator_write_tokens[0]",
+    "aggregator_read_token": "aggregator_read_tokens[0]",
+    "aggregator_metrics_token": "aggregator_metrics_tokens[0]",
+    "consul_acl_master": "consul_acl_master_token",
+    "consul_acl_patroni": "consul_acl_patroni_token",
+}
+
+
+@functools.cache
+def rendered_secrets(inventory):
+    """Every secret of VARIABLES for the inventory, in one ansible call (an undefined one
+    is absent). Ansible's own output is captured, never printed."""
+    fields = ", ".join(f"{name!r}: {variable} | default(none)" for name, variable in VARIABLES.items())
+    template = f"msg={{{{ {{{fields}}} }}}}"
+    run = subprocess.run(
+        ["ansible", "-i", str(inventory), "localhost", "-m", "ansible.builtin.debug", "-a", template],
+        capture_output=True,
+        text=True,
+        env=dict(
+            os.environ,
+            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+            ANSIBLE_STDOUT_CALLBACK="json",
+            ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+            ANSIBLE_NOCOLOR="1",
+        ),
+    )
+    if run.returncode != 0:
+        # Ansible's error names the cause (a vault it cannot decrypt, a missing file);
+        # its stdout may hold rendered values, so only stderr is shown.
+        raise RuntimeError(f"cannot render the secrets of {inventory}: {run.stderr.strip()[-2000:]}")
+    result = json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"]
+    return {name: value for name, value in result.items() if value is not None}
+
+
+def secret(inventory, name):
+    try:
+        return rendered_secrets(str(inventory))[name]
+    except KeyError:
+        raise KeyError(f"{name} ({VARIABLES.get(name, 'unknown')}) is not defined in {inventory}") from None
