@@ -123,6 +123,14 @@ def test_a_consul_inventory_needs_no_etcd_group(tmp_path):
         (inventory(extra_vars={"haproxy_allowed_networks": []}), "haproxy_allowed_networks (default"),
         (inventory(extra_vars={"aggregator_db_sslmode": "require"}), "aggregator_db_sslmode is"),
         (inventory(extra_vars={"patroni_dcs": "zookeeper"}), "patroni_dcs must be etcd3 or consul"),
+        (
+            inventory(extra_vars={"patroni_failsafe_mode": True, "patroni_retry_timeout": 6}),
+            "patroni_failsafe_mode asks every member before demoting",
+        ),
+        (
+            inventory(extra_vars={**CONSUL, "consul_gossip_suspicion_mult": 4}),
+            "consul_gossip_suspicion_mult (5 x 4 s)",
+        ),
         (inventory(postgres=2, extra_vars=CONSUL), "The Consul servers"),
         (inventory(extra_vars={**CONSUL, "consul_acl_agent_token": ""}), "consul_acl_agent_token is missing"),
     ],
@@ -146,6 +154,8 @@ def test_a_consul_inventory_needs_no_etcd_group(tmp_path):
         "balancer-no-networks",
         "unverified-database-tls",
         "unknown-dcs",
+        "failsafe-without-margin",
+        "consul-detects-failure-before-ttl",
         "two-consul-servers",
         "consul-empty-token",
     ],
