@@ -14,7 +14,7 @@ from functools import cached_property
 
 import psycopg2
 
-from drills.secrets import secret
+from drills.secrets import ansible_env, rendered, secret
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ class Cluster:
 
     @classmethod
     def from_inventory(cls, inventory):
-        env = _ansible_env()
+        env = ansible_env()
         out = subprocess.run(
             ["ansible-inventory", "-i", str(inventory), "--list"], capture_output=True, text=True, check=True, env=env
         ).stdout
@@ -84,7 +84,7 @@ class Cluster:
         app_host = _group_hosts(data, "aggregator")[0]
         lab = bool(_group_hosts(data, "lab_containers"))
         secrets = pathlib.Path(os.environ.get("PGHA_SECRETS_DIR", pathlib.Path(inventory) / ".secrets"))
-        addresses = _rendered(inventory, "node_address", postgres + [balancer], env)
+        addresses = rendered(inventory, postgres + [balancer], "node_address")
         dcs = data.get("_meta", {}).get("hostvars", {}).get(postgres[0], {}).get("patroni_dcs", "etcd3")
         host = "127.0.0.1" if lab else addresses[balancer]
         return cls(
@@ -328,7 +328,7 @@ class Cluster:
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         else:
             cmd = ["ansible", "-i", self.inventory, name, "-m", "ansible.builtin.command", "-a", " ".join(argv)]
-            result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_ansible_env())
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=ansible_env())
         if check and result.returncode != 0:
             raise CommandFailed(argv, result)
         return result
@@ -340,23 +340,6 @@ class Cluster:
         if result.returncode != 0:
             raise CommandFailed(["docker", *argv], result)
         return result
-
-
-def _ansible_env():
-    return dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-
-
-def _rendered(inventory, variable, hosts, env):
-    """A variable as Ansible renders it for each host (inventories may template it)."""
-    out = subprocess.run(
-        ["ansible", "-i", str(inventory), ",".join(hosts), "-m", "ansible.builtin.debug", "-a", f"var={variable}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=dict(env, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1"),
-    ).stdout
-    results = json.loads(out)["plays"][0]["tasks"][0]["hosts"]
-    return {host: result[variable] for host, result in results.items()}
 
 
 def _group_hosts(data, group):

@@ -26,29 +26,34 @@ VARIABLES = {
 }
 
 
-@functools.cache
-def rendered_secrets(inventory):
-    """Every secret of VARIABLES for the inventory, in one ansible call (an undefined one
-    is absent). Ansible's own output is captured, never printed."""
-    fields = ", ".join(f"{name!r}: {variable} | default(none)" for name, variable in VARIABLES.items())
-    template = f"msg={{{{ {{{fields}}} }}}}"
+def ansible_env():
+    """The environment of every ansible call: the project's configuration, plain output."""
+    return dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+
+
+def rendered(inventory, hosts, expression):
+    """{host: value} of a Jinja expression as Ansible renders it for each host (one
+    ansible call; its output is captured, never printed, as it may hold secrets)."""
+    argv = ["ansible", "-i", str(inventory), ",".join(hosts), "-m", "ansible.builtin.debug"]
     run = subprocess.run(
-        ["ansible", "-i", str(inventory), "localhost", "-m", "ansible.builtin.debug", "-a", template],
+        [*argv, "-a", f"msg={{{{ {expression} }}}}"],
         capture_output=True,
         text=True,
-        env=dict(
-            os.environ,
-            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-            ANSIBLE_STDOUT_CALLBACK="json",
-            ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-            ANSIBLE_NOCOLOR="1",
-        ),
+        env=dict(ansible_env(), ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1"),
     )
     if run.returncode != 0:
         # Ansible's error names the cause (a vault it cannot decrypt, a missing file);
         # its stdout may hold rendered values, so only stderr is shown.
-        raise RuntimeError(f"cannot render the secrets of {inventory}: {run.stderr.strip()[-2000:]}")
-    result = json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"]
+        raise RuntimeError(f"cannot render {inventory}: {run.stderr.strip()[-2000:]}")
+    results = json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]
+    return {host: result["msg"] for host, result in results.items()}
+
+
+@functools.cache
+def rendered_secrets(inventory):
+    """Every secret of VARIABLES for the inventory (an undefined one is absent)."""
+    fields = ", ".join(f"{name!r}: {variable} | default(none)" for name, variable in VARIABLES.items())
+    result = rendered(inventory, ["localhost"], f"{{{fields}}}")["localhost"]
     return {name: value for name, value in result.items() if value is not None}
 
 
