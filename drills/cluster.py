@@ -191,6 +191,14 @@ class Cluster:
                 return body["members"]
         return []
 
+    def dynamic_config(self):
+        """Patroni's dynamic configuration (ttl, loop_wait, failsafe_mode...)."""
+        for name in self.nodes:
+            status, config = self.patroni(name, "/config")
+            if status == 200 and config:
+                return config
+        raise RuntimeError("no Patroni member answered GET /config")
+
     def leader(self):
         leaders = [m["name"] for m in self.members() if m["role"] == "leader"]
         return leaders[0] if len(leaders) == 1 else None

@@ -34,6 +34,19 @@ class Fault:
         """Seconds within which the target must refuse writes (None: no such rule)."""
         return None
 
+    def hold_for(self, cluster):
+        """Seconds between inject and heal on this cluster."""
+        return self.hold
+
+
+class LeaderLoss(Fault):
+    """The leader goes away for good: someone else must lead before it comes back, so
+    the hold outlasts the leader key (ttl), the replicas' next loop and an election."""
+
+    def hold_for(self, cluster):
+        config = cluster.dynamic_config()
+        return max(self.hold, config["ttl"] + config["loop_wait"] + 10)
+
 
 class Switchover(Fault):
     name, loses_node = "switchover", False
@@ -83,7 +96,7 @@ class KillPostgres(Fault):
         return f"postmaster {before} on {node} is gone" if gone else None
 
 
-class CrashPrimary(Fault):
+class CrashPrimary(LeaderLoss):
     name, hold = "crash-primary", 30
 
     def inject(self, cluster, node, before):
@@ -96,7 +109,7 @@ class CrashPrimary(Fault):
         cluster.docker("start", node)
 
 
-class IsolatePrimary(Fault):
+class IsolatePrimary(LeaderLoss):
     name, hold = "isolate-primary", 40
 
     def inject(self, cluster, node, before):
@@ -165,14 +178,13 @@ class DcsQuorumLoss(Fault):
     def writes_stop_limit(self, cluster):
         """ttl without failsafe mode: the leader key can no longer be renewed. With
         failsafe mode the primary may keep writing while every member answers it."""
-        status, config = cluster.patroni(next(iter(cluster.nodes)), "/config")
-        if status != 200 or not config:
-            raise RuntimeError(f"dcs-quorum-loss: cannot read Patroni's /config ({status})")
+        config = cluster.dynamic_config()
         return None if config.get("failsafe_mode") else float(config["ttl"])
 
 
 class ReplicaCrash(CrashPrimary):
     name, hold, expect_failover = "replica-crash", 20, False
+    hold_for = Fault.hold_for  # a replica's loss elects nobody
 
     def target(self, cluster, leader, sync_standby):
         """The synchronous standby: losing it is the case synchronous mode must survive.

@@ -42,7 +42,8 @@ class Drill:
         self.log(f"[{fault.name}] leader {leader}, sync standby {sync}, target {target}")
 
         ack_log = f"/tmp/{self.run_id}.acks"
-        duration = WARMUP + fault.hold + 45
+        hold = fault.hold_for(cluster)
+        duration = WARMUP + hold + 45
         sampler = Sampler(cluster)
         sampler.start()
         load = self._start_load(ack_log, duration)
@@ -57,10 +58,10 @@ class Drill:
             fault.inject(cluster, target, before)
         except FAULT_ERRORS as exc:
             fault_errors.append(f"inject on {target} failed: {exc}")
-            time.sleep(fault.hold)
+            time.sleep(hold)
         else:
             self.log(f"[{fault.name}] fault injected on {target}")
-            effect = observe_effect(fault, cluster, target, before, fault.hold)
+            effect = observe_effect(fault, cluster, target, before, hold)
             self.log(f"[{fault.name}] observed: {effect or 'NO EFFECT'}")
         heal_time = time.time()
         try:
@@ -254,6 +255,13 @@ def verdict(r):
         failures.append(f"the fault had no observed effect on {r['target']}")
     if r["expect_failover"] is True and r["new_leader"] is None:
         failures.append("no new leader appeared after a fault that must cause a failover")
+    elif r["expect_failover"] is True and r["time_to_new_leader_s"] > r["heal_time"] - r["fault_time"]:
+        # The old leader back on a new timeline after the heal is no failover.
+        failures.append(
+            f"nobody took over while {r['target']} was down: a leader appeared "
+            f"{r['time_to_new_leader_s']:.1f} s after the fault, "
+            f"the heal came at {r['heal_time'] - r['fault_time']:.1f} s"
+        )
     if r["expect_failover"] is False and r["failover"]:
         failures.append("unexpected failover")
     if not r["settled"]:

@@ -50,9 +50,11 @@ def failover_samples():
     return [sample(0), sample(1, writable=(), primary=()), sample(3, writable=("pg2",), primary=("pg2",))]
 
 
-def result(samples, effect="container pg1 is not running", lost=0, expect_failover=True):
+def result(samples, effect="container pg1 is not running", lost=0, expect_failover=True, heal_time=31):
     after, leader = analysis.time_to_new_leader(samples, 1, "pg1")
     return {
+        "fault_time": 1,
+        "heal_time": heal_time,
         "target": "pg1",
         "expect_failover": expect_failover,
         "fault_effect": effect,
@@ -94,6 +96,15 @@ def test_a_fault_that_does_nothing_fails_crash_primary():
 def test_a_missed_probe_of_the_old_leader_is_not_the_failover_crash_primary_needs():
     samples = [sample(0), sample(1.5, writable=(), primary=()), sample(2, writable=("pg1",), primary=("pg1",))]
     assert "no new leader appeared after a fault that must cause a failover" in verdict(result(samples))
+
+
+def test_the_old_leader_re_elected_after_the_heal_is_no_failover():
+    """Nobody took over during the hold; pg1 came back and won on a new timeline."""
+    samples = [sample(0), sample(1, writable=(), primary=()), sample(40, timeline=2)]
+    failures = verdict(result(samples, heal_time=31))
+    assert failures == [
+        "nobody took over while pg1 was down: a leader appeared 39.0 s after the fault, the heal came at 30.0 s"
+    ]
 
 
 def test_two_writable_nodes_in_one_sample_fail_the_drill():
