@@ -10,7 +10,11 @@ from .cluster import REPO, Cluster
 from .faults import CATALOGUE
 from .polling import wait_until as wait
 from .report import DEFAULT_DIR, markdown_table
+from .restore import OperatorError
 from .runner import Drill
+
+# Drills that restore the cluster from its backups (a backup group) rather than break it.
+RESTORE_DRILLS = {OperatorError.name: OperatorError}
 
 
 def set_synchronous_mode(cluster, enabled):
@@ -23,7 +27,9 @@ def set_synchronous_mode(cluster, enabled):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m drills", description=__doc__)
-    parser.add_argument("drill", help=f"one of {', '.join(CATALOGUE)}, or all")
+    parser.add_argument(
+        "drill", help=f"one of {', '.join([*CATALOGUE, *RESTORE_DRILLS])}, or all (the failover drills)"
+    )
     parser.add_argument("--inventory", default=str(REPO / "inventory" / "lab"))
     parser.add_argument("--runs", type=int, default=1, help="runs per drill")
     parser.add_argument("--rate", type=float, default=200, help="offered events/s")
@@ -32,10 +38,12 @@ def main(argv=None):
     )
     parser.add_argument("--report-dir", default=str(DEFAULT_DIR))
     args = parser.parse_args(argv)
+    if args.drill in RESTORE_DRILLS:
+        return run_restore_drill(RESTORE_DRILLS[args.drill], Cluster.from_inventory(args.inventory), args)
     names = list(CATALOGUE) if args.drill == "all" else [args.drill]
     for name in names:
         if name not in CATALOGUE:
-            parser.error(f"unknown drill {name!r}; choose from {', '.join(CATALOGUE)} or all")
+            parser.error(f"unknown drill {name!r}; choose from {', '.join([*CATALOGUE, *RESTORE_DRILLS])} or all")
 
     cluster = Cluster.from_inventory(args.inventory)
     if args.sync_off:
@@ -64,6 +72,32 @@ def main(argv=None):
     print(summary)
     failed = [r for r in results if not r["passed"] and not (args.sync_off and only_loss(r))]
     return 1 if failed else 0
+
+
+RESTORE_COLUMNS = (
+    "restore_seconds", "rto_seconds", "acknowledged_before_t", "acknowledged_lost", "after_t_survived",
+    "rows_written_after_t", "acknowledged_after_restore", "split_brain_samples", "passed",
+)  # fmt: skip
+
+
+def run_restore_drill(drill_class, cluster, args):
+    """Runs of a restore drill, a table of their figures, exit status 1 if one failed."""
+    table = ["| run | " + " | ".join(RESTORE_COLUMNS) + " |", "|---|" + "---|" * len(RESTORE_COLUMNS)]
+    results = []
+    for run in range(args.runs):
+        print(f"=== {drill_class.name} run {run + 1}/{args.runs}", flush=True)
+        result = drill_class(cluster, rate=args.rate, report_dir=args.report_dir).run()
+        results.append(result)
+        table.append(f"| {run + 1} | " + " | ".join(str(result[c]) for c in RESTORE_COLUMNS) + " |")
+        print(f"report: {result['report']}", flush=True)
+        for failure in result["failures"]:
+            print(f"  FAILED: {failure}", flush=True)
+    print("\n".join(table))
+    folder = pathlib.Path(args.report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "latest-summary.md").write_text("\n".join(table) + "\n")
+    (folder / "latest-results.json").write_text(json.dumps(results, indent=2, default=str))
+    return 0 if all(r["passed"] for r in results) else 1
 
 
 def only_loss(result):

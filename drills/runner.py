@@ -38,7 +38,7 @@ class Drill:
         leader = next(m["name"] for m in members if m["role"] == "leader")
         sync = next((m["name"] for m in members if m["role"] == "sync_standby"), None)
         target = fault.target(cluster, leader, sync)
-        stats_before = _get_json(cluster, "/stats")
+        stats_before = get_json(cluster, "/stats")
         self.log(f"[{fault.name}] leader {leader}, sync standby {sync}, target {target}")
 
         ack_log = f"/tmp/{self.run_id}.acks"
@@ -46,7 +46,7 @@ class Drill:
         duration = WARMUP + hold + 45
         sampler = Sampler(cluster)
         sampler.start()
-        load = self._start_load(ack_log, duration)
+        load = start_load(self.cluster, self.rate, ack_log, duration, self.run_id)
         time.sleep(WARMUP)
 
         fault_errors = []
@@ -76,17 +76,17 @@ class Drill:
         self.log(
             f"[{fault.name}] cluster {'settled' if settled else 'NOT settled'} after {settle_time - heal_time:.1f} s"
         )
-        load_out = _finish(load, timeout=duration + 120)
+        load_out = finish(load, timeout=duration + 120)
         sampler.stop()
         end_time = time.time()
 
-        acks = _read_acks(ack_log)
+        acks = read_acks(ack_log)
         ack_times = [t for _, _, t in acks]
         new_leader_after, new_leader = analysis.time_to_new_leader(sampler.samples, fault_time, leader)
         split = analysis.split_brain_samples(sampler.samples)
         missing = self._missing(acks)
         self.log(f"[{fault.name}] new leader {new_leader} after {new_leader_after} s")
-        consistency = self._consistency(stats_before)
+        consistency = check_consistency(cluster, stats_before)
         leader_after = cluster.leader()
         result = {
             "drill": fault.name,
@@ -127,19 +127,6 @@ class Drill:
         result["report"] = write_report(result, sampler.samples, ack_times, end_time, self.report_dir)
         return result
 
-    def _start_load(self, ack_log, duration):
-        events = int(self.rate * duration)
-        cmd = [
-            sys.executable, "-m", "aggregator.publisher", "--url", self.cluster.api_url, "--events", str(events),
-            "--rate", str(self.rate), "--batch-size", "5", "--concurrency", "8", "--duplicate-rate", "0",
-            "--topics", "1", "--retries", "40", "--timeout", "45", "--ack-log", ack_log, "--run-id", self.run_id,
-            "--no-verify",
-        ]  # fmt: skip
-        # The token goes through the environment, not the command line (ps shows that).
-        token, ca = self.cluster.api_token("write"), self.cluster.ca_file
-        env = dict(os.environ, AGGREGATOR_PUBLISH_TOKEN=token, AGGREGATOR_CA_FILE=ca)
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-
     def _wait_rejoin(self, node, since, fault_time):
         """Seconds from `since` until `node` streams again, and whether it was re-cloned
         (Patroni logs a basebackup or reinitialize when it does)."""
@@ -174,49 +161,63 @@ class Drill:
         finally:
             conn.close()
 
-    def _consistency(self, stats_before):
-        """/stats invariant, unique_processed == rows, and identical rows on every node."""
-        stats = _get_json(self.cluster, "/stats")
-        conn = self._primary()
-        with conn, conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM events")
-            rows = cur.fetchone()[0]
-        conn.close()
-        digest_sql = (
-            "SELECT count(*), md5(string_agg(topic || '/' || event_id, ',' ORDER BY topic, event_id)) FROM events"
-        )
 
-        def digests():
-            found = {}
-            for name, address in self.cluster.nodes.items():
-                try:
-                    c = self.cluster.connect(address)
-                    with c, c.cursor() as cur:
-                        cur.execute(digest_sql)
-                        found[name] = list(cur.fetchone())
-                    c.close()
-                except Exception as exc:  # a node that is down reports why
-                    found[name] = [None, str(exc)[:80]]
-            return found
+def start_load(cluster, rate, ack_log, duration, run_id):
+    """The publisher at `rate` events/s for `duration` s, logging each acknowledged event."""
+    events = int(rate * duration)
+    cmd = [
+        sys.executable, "-m", "aggregator.publisher", "--url", cluster.api_url, "--events", str(events),
+        "--rate", str(rate), "--batch-size", "5", "--concurrency", "8", "--duplicate-rate", "0",
+        "--topics", "1", "--retries", "40", "--timeout", "45", "--ack-log", ack_log, "--run-id", run_id,
+        "--no-verify",
+    ]  # fmt: skip
+    # The token goes through the environment, not the command line (ps shows that).
+    token, ca = cluster.api_token("write"), cluster.ca_file
+    env = dict(os.environ, AGGREGATOR_PUBLISH_TOKEN=token, AGGREGATOR_CA_FILE=ca)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
-        last = {}
 
-        def identical():
-            last.update(digests())
-            return len({tuple(v) for v in last.values()}) == 1
+def check_consistency(cluster, stats_before):
+    """/stats invariant, unique_processed == rows, and identical rows on every node."""
+    stats = get_json(cluster, "/stats")
+    conn = cluster.connect(cluster.nodes[cluster.leader()])
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM events")
+        rows = cur.fetchone()[0]
+    conn.close()
+    digest_sql = "SELECT count(*), md5(string_agg(topic || '/' || event_id, ',' ORDER BY topic, event_id)) FROM events"
 
-        same = wait(identical, 15)
-        return {
-            "received": stats["received"],
-            "unique_processed": stats["unique_processed"],
-            "duplicate_dropped": stats["duplicate_dropped"],
-            "rows": rows,
-            "stats_invariant": stats["received"] == stats["unique_processed"] + stats["duplicate_dropped"],
-            "unique_equals_rows": stats["unique_processed"] == rows,
-            "nodes_identical": same,
-            "node_digests": last,
-            "duplicates_during_drill": stats["duplicate_dropped"] - stats_before["duplicate_dropped"],
-        }
+    def digests():
+        found = {}
+        for name, address in cluster.nodes.items():
+            try:
+                c = cluster.connect(address)
+                with c, c.cursor() as cur:
+                    cur.execute(digest_sql)
+                    found[name] = list(cur.fetchone())
+                c.close()
+            except Exception as exc:  # a node that is down reports why
+                found[name] = [None, str(exc)[:80]]
+        return found
+
+    last = {}
+
+    def identical():
+        last.update(digests())
+        return len({tuple(v) for v in last.values()}) == 1
+
+    same = wait(identical, 15)
+    return {
+        "received": stats["received"],
+        "unique_processed": stats["unique_processed"],
+        "duplicate_dropped": stats["duplicate_dropped"],
+        "rows": rows,
+        "stats_invariant": stats["received"] == stats["unique_processed"] + stats["duplicate_dropped"],
+        "unique_equals_rows": stats["unique_processed"] == rows,
+        "nodes_identical": same,
+        "node_digests": last,
+        "duplicates_during_drill": stats["duplicate_dropped"] - stats_before["duplicate_dropped"],
+    }
 
 
 def observe_effect(fault, cluster, node, before, hold, timeout=EFFECT_TIMEOUT):
@@ -290,7 +291,7 @@ def _rounded(value):
     return None if value is None else round(value, 3)
 
 
-def _get_json(cluster, path):
+def get_json(cluster, path):
     """A read-scoped GET on the aggregator API, verified against the deployment's CA."""
     headers = {"Authorization": f"Bearer {cluster.api_token('read')}"}
     request = urllib.request.Request(cluster.api_url + path, headers=headers)
@@ -298,7 +299,7 @@ def _get_json(cluster, path):
         return json.load(response)
 
 
-def _finish(process, timeout):
+def finish(process, timeout):
     try:
         out, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -307,7 +308,7 @@ def _finish(process, timeout):
     return out or ""
 
 
-def _read_acks(path):
+def read_acks(path):
     acks = []
     try:
         with open(path) as f:

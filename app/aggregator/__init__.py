@@ -14,9 +14,9 @@ def create_app(config=None):
     app.extensions["aggregator"] = Runtime(app.config)
     errors.register(app)
 
-    from .api import events, health, openapi, publish, replication, stats
+    from .api import backups, events, health, openapi, publish, replication, stats
 
-    for module in (publish, events, stats, replication, health, openapi):
+    for module in (publish, events, stats, replication, backups, health, openapi):
         app.register_blueprint(module.bp)
 
     from .cli import register as register_cli

@@ -14,6 +14,9 @@ DEFAULTS = {
     "PATRONI_URLS": [],
     # CA that signed the Patroni REST API certificates (None: the system's CAs).
     "PATRONI_CA_FILE": None,
+    # GET /backups also reads the pgBackRest repository (through backup_info() on the
+    # primary, which the pgbackrest role creates); False: WAL archiving only.
+    "BACKUP_INFO": False,
     # Writer threads per process; each owns one connection.
     "WRITERS": 2,
     # Group commit: flush a batch at this many events ...

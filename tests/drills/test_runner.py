@@ -10,7 +10,7 @@ import pytest
 
 from drills import analysis
 from drills.faults import CrashPrimary
-from drills.runner import _read_acks, missing_acks, observe_effect, verdict
+from drills.runner import missing_acks, observe_effect, read_acks, verdict
 
 NODES = ("pg1", "pg2", "pg3")
 
@@ -119,7 +119,7 @@ def test_an_acknowledged_event_missing_from_the_table_fails_the_drill(database_u
     try:
         with conn, conn.cursor() as cur:
             cur.execute("INSERT INTO events (topic, event_id, ts) VALUES ('drill', 'stored', now())")
-        missing = missing_acks(conn, _read_acks(ack_log))
+        missing = missing_acks(conn, read_acks(ack_log))
     finally:
         conn.close()
     assert missing == ["drill/lost"]

@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from lab import ADDRESSES, BALANCER_HOST, INVENTORY, PRIMARY_PORT, REPO, cluster, leader_name, query, wait_for
+from lab import ADDRESSES, BALANCER_HOST, INVENTORY, PRIMARY_PORT, REPO, cluster, leader_name, node, query, wait_for
 
 
 def test_switchover_moves_leader_and_haproxy_follows():
@@ -32,3 +32,18 @@ def test_switchover_moves_leader_and_haproxy_follows():
             return False
 
     assert wait_for(haproxy_follows, timeout=10), f"expected port {PRIMARY_PORT} to reach {new} within 10 s"
+
+
+def test_the_new_primary_archives_into_the_repository():
+    """After the switchover, a WAL switch on the new primary reaches pgBackRest's
+    repository on backup1: no gap in the archive."""
+    leader = leader_name()
+    (segment,) = query(ADDRESSES[leader], 5432, "SELECT pg_walfile_name(pg_switch_wal())")[0]
+
+    def archived():
+        (last,) = query(ADDRESSES[leader], 5432, "SELECT last_archived_wal FROM pg_stat_archiver")[0]
+        return last is not None and last >= segment
+
+    assert wait_for(archived, timeout=60), f"expected {segment} archived by {leader} within 60 s"
+    found = node("backup1").check_output(f"find /var/lib/pgbackrest/archive -name '{segment}-*'")
+    assert found, f"expected {segment} in the repository"

@@ -8,6 +8,7 @@ import pytest
 from lab import DCS, INVENTORY
 
 from drills.cluster import Cluster
+from drills.restore import OperatorError
 from drills.runner import Drill
 
 # Write-downtime targets (printed). On Consul the DCS drill runs instead of switchover.
@@ -27,4 +28,16 @@ def test_drill(name):
     )
     assert result["acknowledged_lost"] == 0, f"expected no acknowledged loss, found {result['lost_examples']}"
     assert result["split_brain_samples"] == 0, f"expected no split brain, found {result['split_brain_examples']}"
+    assert result["passed"], f"expected every invariant to hold, found: {result['failures']}"
+
+
+@pytest.mark.skipif(DCS == "consul", reason="the production-path inventory has no backup group")
+def test_operator_error_is_undone_by_a_point_in_time_restore():
+    """Runs after the failover drills: it replaces the whole cluster from backup1."""
+    result = OperatorError(Cluster.from_inventory(INVENTORY)).run()
+    print(
+        f"\noperator-error: restore.yml {result['restore_seconds']} s, RTO {result['rto_seconds']} s, "
+        f"acknowledged before T {result['acknowledged_before_t']}, lost {result['acknowledged_lost']}, "
+        f"after T survived {result['after_t_survived']}, report {result['report']}"
+    )
     assert result["passed"], f"expected every invariant to hold, found: {result['failures']}"

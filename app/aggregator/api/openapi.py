@@ -106,6 +106,9 @@ def build(max_events):
             },
             "/stats": {"get": _read("Exact counters", _ok("Counters", "Stats"))},
             "/replication": {"get": _read("Replication health", _ok("Standbys, slots, alerts"))},
+            "/backups": {
+                "get": _read("Backup and WAL archiving health", _ok("Newest backup per type, archiver, alerts"))
+            },
             "/health": {"get": {"summary": "Liveness", "responses": _ok("Alive")}},
             "/ready": {
                 "get": {

@@ -1,0 +1,160 @@
+"""The operator-error drill: under live ingest, note a time T, run `DELETE FROM events` on
+the primary, and undo it with playbooks/restore.yml to T. Every event acknowledged before
+T must come back, nothing committed after T may, /stats must agree with the rows, and
+ingest must work again through the aggregator that was never restarted."""
+
+import datetime
+import json
+import math
+import pathlib
+import subprocess
+import time
+import uuid
+
+from . import analysis
+from .cluster import REPO
+from .polling import wait_until as wait
+from .report import DEFAULT_DIR
+from .runner import check_consistency, finish, get_json, missing_acks, read_acks, start_load
+from .sampler import Sampler
+from .secrets import ansible_env
+
+BEFORE_T = 10  # seconds of load before T
+AFTER_T = 8  # seconds of load after T: these events must not survive the restore
+AMBIGUOUS = 1.0  # an event acknowledged within this long after T may have committed before it
+AFTER_RESTORE = 10  # seconds of load once the cluster is back
+
+
+class OperatorError:
+    name = "operator-error"
+
+    def __init__(self, cluster, rate=200, report_dir=None, log=print):
+        self.cluster, self.rate, self.log = cluster, rate, log
+        self.report_dir = pathlib.Path(report_dir or DEFAULT_DIR)
+        self.run_id = f"drill-{self.name}-{uuid.uuid4().hex[:8]}"
+
+    def run(self):
+        cluster = self.cluster
+        if not wait(cluster.healthy, 60):
+            raise RuntimeError(f"the cluster is not whole before the drill: {'; '.join(cluster.problems())}")
+        started = time.time()
+        folder = self.report_dir / f"{datetime.datetime.fromtimestamp(started):%Y%m%d-%H%M%S}-{self.name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        stats_before = get_json(cluster, "/stats")
+        sampler = Sampler(cluster)
+        sampler.start()
+
+        ack_log = f"/tmp/{self.run_id}.acks"
+        load = start_load(cluster, self.rate, ack_log, BEFORE_T + AFTER_T, self.run_id)
+        target = math.ceil(time.time() + BEFORE_T)
+        time.sleep(max(0.0, target - time.time()))
+        target_text = datetime.datetime.fromtimestamp(target, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S+00")
+        self.log(f"[{self.name}] T = {target_text}")
+        finish(load, timeout=BEFORE_T + AFTER_T + 120)
+        acks = read_acks(ack_log)
+
+        deleted = self._delete_everything()
+        self.log(f"[{self.name}] DELETE FROM events removed {deleted} rows; restoring to T")
+        restore_started = time.time()
+        playbook = subprocess.run(
+            [
+                "ansible-playbook", "-i", cluster.inventory, str(REPO / "playbooks" / "restore.yml"),
+                "-e", f"restore_confirm={cluster.scope}", "-e", f"restore_target_time='{target_text}'",
+            ],
+            capture_output=True, text=True, cwd=REPO, env=ansible_env(),
+        )  # fmt: skip
+        restore_seconds = time.time() - restore_started
+        (folder / "restore.log").write_text(playbook.stdout + playbook.stderr)
+        self.log(f"[{self.name}] restore.yml rc {playbook.returncode} after {restore_seconds:.1f} s")
+
+        settled = wait(cluster.healthy, 120)
+        after_log = f"/tmp/{self.run_id}-after.acks"
+        after_load = start_load(cluster, self.rate, after_log, AFTER_RESTORE, self.run_id + "-after")
+        after_out = finish(after_load, timeout=AFTER_RESTORE + 300)
+        after_acks = read_acks(after_log)
+        sampler.stop()
+        first_write = min((t for _, _, t in after_acks), default=None)
+
+        result = {
+            "drill": self.name,
+            "run_id": self.run_id,
+            "target_time": target_text,
+            "acknowledged_before_t": sum(1 for *_, t in acks if t < target),
+            "acknowledged_after_t": sum(1 for *_, t in acks if t > target + AMBIGUOUS),
+            "deleted_rows": deleted,
+            "restore_rc": playbook.returncode,
+            "restore_seconds": round(restore_seconds, 1),
+            "rto_seconds": round(first_write - restore_started, 1) if first_write else None,
+            "settled": settled,
+            "acknowledged_after_restore": len(after_acks),
+            "publisher_after_restore": after_out[-800:],
+            "split_brain_samples": len(analysis.split_brain_samples(sampler.samples)),
+        }
+        result.update(self._check_rows(acks, after_acks, target, restore_started))
+        result["consistency"] = check_consistency(cluster, stats_before) if settled else None
+        result["failures"] = verdict(result)
+        result["passed"] = not result["failures"]
+        (folder / "report.json").write_text(json.dumps(result, indent=2, default=str))
+        result["report"] = str(folder)
+        return result
+
+    def _delete_everything(self):
+        conn = self.cluster.connect(self.cluster.nodes[self.cluster.leader()])
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("DELETE FROM events")
+                return cur.rowcount
+        finally:
+            conn.close()
+
+    def _check_rows(self, acks, after_acks, target, restore_started):
+        conn = self.cluster.connect(self.cluster.nodes[self.cluster.leader()])
+        try:
+            lost = missing_acks(conn, [a for a in acks if a[2] < target])
+            late = [a for a in acks if a[2] > target + AMBIGUOUS]
+            survived = len(late) - len(missing_acks(conn, late))
+            with conn, conn.cursor() as cur:
+                cur.execute(
+                    "SELECT count(*) FROM events"
+                    " WHERE received_at > to_timestamp(%s) AND received_at < to_timestamp(%s)",
+                    (target, restore_started),
+                )
+                (written_after_t,) = cur.fetchone()
+            lost_after_restore = missing_acks(conn, after_acks)
+        finally:
+            conn.close()
+        return {
+            "acknowledged_lost": len(lost),
+            "lost_examples": lost[:10],
+            "after_t_survived": survived,
+            "rows_written_after_t": written_after_t,
+            "lost_after_restore": len(lost_after_restore),
+        }
+
+
+def verdict(r):
+    """The drill's failures (empty: passed), from its result alone."""
+    failures = []
+    if r["restore_rc"] != 0:
+        failures.append(f"restore.yml failed (rc {r['restore_rc']}); see restore.log")
+    if not r["settled"]:
+        failures.append("cluster did not settle after the restore (one leader, all others streaming)")
+    if r["acknowledged_before_t"] == 0 or r["acknowledged_after_t"] == 0:
+        failures.append("the load did not straddle T: nothing proves the target was honoured")
+    if r["acknowledged_lost"]:
+        failures.append(f"{r['acknowledged_lost']} events acknowledged before T are missing")
+    if r["after_t_survived"] or r["rows_written_after_t"]:
+        failures.append(
+            f"the restore went past T: {r['after_t_survived']} events acknowledged after T, "
+            f"{r['rows_written_after_t']} rows received after T"
+        )
+    if r["acknowledged_after_restore"] == 0 or r["lost_after_restore"]:
+        failures.append(
+            f"ingest after the restore: {r['acknowledged_after_restore']} acknowledged, {r['lost_after_restore']} lost"
+        )
+    if r["split_brain_samples"]:
+        failures.append(f"{r['split_brain_samples']} split-brain samples")
+    c = r["consistency"]
+    if not c or not (c["stats_invariant"] and c["unique_equals_rows"] and c["nodes_identical"]):
+        failures.append(f"consistency: {c}")
+    return failures

@@ -1,0 +1,113 @@
+"""pgBackRest on backup1: the stanza checks, a full backup exists, the repository is
+encrypted, replicas are rebuilt from it, GET /backups reports it, and restore.yml refuses
+what it must refuse without touching the cluster."""
+
+import json
+
+import pytest
+from lab import PG_NODES, call, cluster, leader_name, node, run_playbook, wait_for
+
+STANZA = "pgha"
+REPO_PATH = "/var/lib/pgbackrest"
+
+
+def pgbackrest(*args):
+    return node("backup1").run(f"runuser -u pgbackrest -- pgbackrest --stanza={STANZA} {' '.join(args)}")
+
+
+def info():
+    run = pgbackrest("--output=json", "info")
+    assert run.rc == 0, f"pgbackrest info failed: {run.stderr}"
+    return json.loads(run.stdout)[0]
+
+
+def test_stanza_check_archives_a_segment_through_tls():
+    """`check` switches the primary's WAL and waits for it in the repository."""
+    run = pgbackrest("check")
+    assert run.rc == 0, f"expected pgbackrest check to pass, found rc {run.rc}: {run.stderr}"
+
+
+def test_a_full_backup_exists_and_the_repository_is_encrypted():
+    stanza = info()
+    assert stanza["status"]["code"] == 0, f"expected a healthy stanza, found {stanza['status']}"
+    assert "full" in {b["type"] for b in stanza["backup"]}, f"expected a full backup, found {stanza['backup']}"
+    assert stanza["cipher"] == "aes-256-cbc"
+    # Encrypted files carry OpenSSL's salted header, not PostgreSQL's bytes.
+    path = node("backup1").check_output(f"find {REPO_PATH}/archive/{STANZA} -name '0000*' -type f | head -1")
+    assert path, "expected archived WAL in the repository"
+    head = node("backup1").check_output(f"head -c 8 {path}")
+    assert head == "Salted__", f"expected an encrypted segment, {path} starts with {head!r}"
+
+
+def test_the_timers_schedule_every_backup_type():
+    timers = node("backup1").check_output("systemctl list-timers --all --no-legend 'pgbackrest-backup-*'")
+    for kind in ("full", "diff", "incr"):
+        assert f"pgbackrest-backup-{kind}.timer" in timers, f"expected a {kind} timer, found:\n{timers}"
+
+
+def test_the_database_nodes_refuse_a_client_without_a_certificate():
+    """The TLS servers only serve the repository host's certificate."""
+    run = node("app1").run("timeout 5 openssl s_client -connect 172.28.10.11:8432 -brief </dev/null")
+    assert run.rc != 0 or "alert" in (run.stdout + run.stderr).lower()
+
+
+def test_on_demand_backup_playbook_takes_an_incremental_backup():
+    before = len(info()["backup"])
+    run = run_playbook("playbooks/backup.yml", "-e", "backup_type=incr")
+    assert run.returncode == 0, run.stdout[-3000:]
+    backups = info()["backup"]
+    assert len(backups) == before + 1 and backups[-1]["type"] == "incr"
+
+
+def test_a_bad_backup_type_is_refused():
+    run = run_playbook("playbooks/backup.yml", "-e", "backup_type=weekly")
+    assert run.returncode != 0
+    assert "backup_type must be full, diff or incr; found weekly" in run.stdout
+
+
+def test_a_reinitialised_replica_is_restored_from_the_repository():
+    replica = next(m["Member"] for m in cluster() if m["Role"] != "Leader")
+    since = node(replica).check_output("date +%s")
+    node(replica).check_output(f"patronictl reinit pgha {replica} --force --wait")
+
+    def streams():
+        return any(m["Member"] == replica and m["State"] == "streaming" for m in cluster())
+
+    assert wait_for(streams, 120), f"expected {replica} streaming again, found {cluster()}"
+    journal = node(replica).check_output(f"journalctl -u patroni --since @{since} --no-pager")
+    assert "replica has been created using pgbackrest" in journal, journal[-3000:]
+
+
+def test_backups_resource_reports_the_repository_and_archiving():
+    status, body = call("GET", "/backups")
+    assert status == 200, body
+    assert body["archiving"]["status"] == "OK", body["archiving"]
+    assert body["backups"]["status"] == "OK", body["backups"]
+    assert body["backups"]["newest"]["full"]["age_seconds"] < 24 * 3600
+    assert body["alerts"] == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["-e", "restore_target=latest"], "Run it with -e restore_confirm=pgha to confirm"),
+        (["-e", "restore_confirm=pgha"], "Give either -e"),
+        (
+            ["-e", "restore_confirm=pgha", "-e", "restore_target_time='2001-01-01 00:00:00+00'"],
+            "must look like '2026-11-26 20:15:00+00' and lie inside the recoverable window, from",
+        ),
+        (
+            ["-e", "restore_confirm=pgha", "-e", "restore_target_time=yesterday"],
+            "must look like '2026-11-26 20:15:00+00'",
+        ),
+    ],
+)
+def test_restore_refuses_and_changes_nothing(extra, message):
+    leader = leader_name()
+    run = run_playbook("playbooks/restore.yml", *extra)
+    assert run.returncode != 0
+    assert message in " ".join(run.stdout.split()), run.stdout[-3000:]
+    assert leader_name() == leader
+    for name in PG_NODES:
+        moved = node(name).check_output("ls -d /var/lib/postgresql/15/patroni.before-restore-* 2>/dev/null || true")
+        assert moved == "", f"expected no data directory moved aside on {name}, found {moved}"
