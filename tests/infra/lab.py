@@ -11,6 +11,7 @@ import urllib.request
 
 import psycopg2
 import testinfra
+import yaml
 
 from drills.polling import wait_until
 from drills.secrets import secret as rendered_secret
@@ -29,6 +30,17 @@ TLS = {"sslmode": "verify-full", "sslrootcert": str(SECRETS / "pki" / "ca.crt")}
 PG_NODES = ["pg1", "pg2", "pg3"]
 ADDRESSES = {"pg1": "172.28.10.11", "pg2": "172.28.10.12", "pg3": "172.28.10.13"}
 APP_ADDRESS = "172.28.10.20"  # app1: HAProxy, the aggregator, a Consul client agent
+BACKUP_ADDRESS = "172.28.10.30"  # backup1: the pgBackRest repository (inventory/lab only)
+PGBACKREST_PORT = 8432
+
+
+def _has_group(name):
+    hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
+    return name in (hosts["all"].get("children") or {})
+
+
+# The scenario's inventory has a backup group (inventory/lab does, the production path not).
+BACKUPS = _has_group("backup")
 BALANCER_HOST = "127.0.0.1"
 API = "https://127.0.0.1:8080"
 # The generated CA, as clients of the API, the REST API and PostgreSQL use it.

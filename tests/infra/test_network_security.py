@@ -14,11 +14,14 @@ import pytest
 from lab import (
     ADDRESSES,
     APP_ADDRESS,
+    BACKUP_ADDRESS,
+    BACKUPS,
     BALANCER_HOST,
     CA_FILE,
     CONNECTION,
     DCS,
     PG_NODES,
+    PGBACKREST_PORT,
     PRIMARY_PORT,
     SECRETS,
     connect,
@@ -53,12 +56,15 @@ def ssh_sockets(address):
 def expected_sockets(name):
     if name in PG_NODES:
         a = ADDRESSES[name]
-        return {f"{a}:8008", f"{a}:5432", "127.0.0.1:5432"} | dcs_sockets(a, server=True) | ssh_sockets(a)
+        pgbackrest = {f"{a}:{PGBACKREST_PORT}"} if BACKUPS else set()
+        return {f"{a}:8008", f"{a}:5432", "127.0.0.1:5432"} | dcs_sockets(a, server=True) | ssh_sockets(a) | pgbackrest
+    if name == "backup1":
+        return {f"{BACKUP_ADDRESS}:{PGBACKREST_PORT}"}
     app = {f"{APP_ADDRESS}:{port}" for port in (5000, 5001, 7000, 8080)} | {"127.0.0.1:8080"}
     return app | dcs_sockets(APP_ADDRESS, server=False) | ssh_sockets(APP_ADDRESS)
 
 
-@pytest.mark.parametrize("name", [*PG_NODES, "app1"])
+@pytest.mark.parametrize("name", [*PG_NODES, "app1", *(["backup1"] if BACKUPS else [])])
 def test_every_listening_socket_is_expected(name):
     out = node(name).check_output("ss -Hltn")
     listening = {line.split()[3] for line in out.splitlines()}
