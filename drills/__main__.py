@@ -10,11 +10,11 @@ from .cluster import REPO, Cluster
 from .faults import CATALOGUE
 from .polling import wait_until as wait
 from .report import DEFAULT_DIR, markdown_table
-from .restore import OperatorError
+from .restore import ClusterLoss, OperatorError
 from .runner import Drill
 
 # Drills that restore the cluster from its backups (a backup group) rather than break it.
-RESTORE_DRILLS = {OperatorError.name: OperatorError}
+RESTORE_DRILLS = {OperatorError.name: OperatorError, ClusterLoss.name: ClusterLoss}
 
 
 def set_synchronous_mode(cluster, enabled):
@@ -74,21 +74,28 @@ def main(argv=None):
     return 1 if failed else 0
 
 
-RESTORE_COLUMNS = (
-    "restore_seconds", "rto_seconds", "acknowledged_before_t", "acknowledged_lost", "after_t_survived",
-    "rows_written_after_t", "acknowledged_after_restore", "split_brain_samples", "passed",
-)  # fmt: skip
+RESTORE_COLUMNS = {
+    "operator-error": (
+        "restore_seconds", "rto_seconds", "acknowledged_before_t", "acknowledged_lost", "after_t_survived",
+        "rows_written_after_t", "acknowledged_after_restore", "split_brain_samples", "passed",
+    ),
+    "cluster-loss": (
+        "rebuild_seconds", "rto_seconds", "acknowledged_before_loss", "acknowledged_lost", "lost_window_s",
+        "lost_beyond_limit", "acknowledged_after_restore", "passed",
+    ),
+}  # fmt: skip
 
 
 def run_restore_drill(drill_class, cluster, args):
     """Runs of a restore drill, a table of their figures, exit status 1 if one failed."""
-    table = ["| run | " + " | ".join(RESTORE_COLUMNS) + " |", "|---|" + "---|" * len(RESTORE_COLUMNS)]
+    columns = RESTORE_COLUMNS[drill_class.name]
+    table = ["| run | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     results = []
     for run in range(args.runs):
         print(f"=== {drill_class.name} run {run + 1}/{args.runs}", flush=True)
         result = drill_class(cluster, rate=args.rate, report_dir=args.report_dir).run()
         results.append(result)
-        table.append(f"| {run + 1} | " + " | ".join(str(result[c]) for c in RESTORE_COLUMNS) + " |")
+        table.append(f"| {run + 1} | " + " | ".join(str(result[c]) for c in columns) + " |")
         print(f"report: {result['report']}", flush=True)
         for failure in result["failures"]:
             print(f"  FAILED: {failure}", flush=True)

@@ -1,7 +1,11 @@
-"""The operator-error drill: under live ingest, note a time T, run `DELETE FROM events` on
-the primary, and undo it with playbooks/restore.yml to T. Every event acknowledged before
-T must come back, nothing committed after T may, /stats must agree with the rows, and
-ingest must work again through the aggregator that was never restarted."""
+"""Restore drills, both under live ingest, with the aggregator never restarted:
+
+- operator-error: note a time T, run `DELETE FROM events` on the primary, and undo it
+  with playbooks/restore.yml to T. Every event acknowledged before T must come back,
+  nothing committed after T may, /stats must agree with the rows, ingest works again.
+- cluster-loss: destroy every database node with its volumes, rebuild with site.yml
+  restoring `latest`. Events acknowledged more than archive_timeout + 5 s before the
+  loss must all be there; the loss and the ack-time window it came from are reported."""
 
 import datetime
 import json
@@ -23,6 +27,35 @@ BEFORE_T = 10  # seconds of load before T
 AFTER_T = 8  # seconds of load after T: these events must not survive the restore
 AMBIGUOUS = 1.0  # an event acknowledged within this long after T may have committed before it
 AFTER_RESTORE = 10  # seconds of load once the cluster is back
+LOSS_WARMUP = 30  # seconds of load before every database node is destroyed
+LOSS_MARGIN = 5  # beyond archive_timeout, seconds an acknowledged event may be lost
+
+
+def run_playbook(cluster, playbook, *extra):
+    """ansible-playbook on the drill's inventory; (seconds, CompletedProcess)."""
+    started = time.time()
+    argv = ["ansible-playbook", "-i", cluster.inventory, str(REPO / playbook), *extra]
+    run = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=ansible_env())
+    return time.time() - started, run
+
+
+def report_folder(base, name, started):
+    folder = pathlib.Path(base or DEFAULT_DIR) / f"{datetime.datetime.fromtimestamp(started):%Y%m%d-%H%M%S}-{name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def ingest_again(cluster, rate, run_id):
+    """A short load once the cluster is back: (acknowledged, lost, first ack time, output)."""
+    ack_log = f"/tmp/{run_id}-after.acks"
+    out = finish(start_load(cluster, rate, ack_log, AFTER_RESTORE, run_id + "-after"), timeout=AFTER_RESTORE + 300)
+    acks = read_acks(ack_log)
+    conn = cluster.connect(cluster.nodes[cluster.leader()])
+    try:
+        lost = missing_acks(conn, acks)
+    finally:
+        conn.close()
+    return len(acks), len(lost), min((t for *_, t in acks), default=None), out[-800:]
 
 
 class OperatorError:
@@ -37,9 +70,7 @@ class OperatorError:
         cluster = self.cluster
         if not wait(cluster.healthy, 60):
             raise RuntimeError(f"the cluster is not whole before the drill: {'; '.join(cluster.problems())}")
-        started = time.time()
-        folder = self.report_dir / f"{datetime.datetime.fromtimestamp(started):%Y%m%d-%H%M%S}-{self.name}"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = report_folder(self.report_dir, self.name, time.time())
         stats_before = get_json(cluster, "/stats")
         sampler = Sampler(cluster)
         sampler.start()
@@ -56,24 +87,16 @@ class OperatorError:
         deleted = self._delete_everything()
         self.log(f"[{self.name}] DELETE FROM events removed {deleted} rows; restoring to T")
         restore_started = time.time()
-        playbook = subprocess.run(
-            [
-                "ansible-playbook", "-i", cluster.inventory, str(REPO / "playbooks" / "restore.yml"),
-                "-e", f"restore_confirm={cluster.scope}", "-e", f"restore_target_time='{target_text}'",
-            ],
-            capture_output=True, text=True, cwd=REPO, env=ansible_env(),
+        restore_seconds, playbook = run_playbook(
+            cluster, "playbooks/restore.yml", "-e", f"restore_confirm={cluster.scope}",
+            "-e", f"restore_target_time='{target_text}'",
         )  # fmt: skip
-        restore_seconds = time.time() - restore_started
         (folder / "restore.log").write_text(playbook.stdout + playbook.stderr)
         self.log(f"[{self.name}] restore.yml rc {playbook.returncode} after {restore_seconds:.1f} s")
 
         settled = wait(cluster.healthy, 120)
-        after_log = f"/tmp/{self.run_id}-after.acks"
-        after_load = start_load(cluster, self.rate, after_log, AFTER_RESTORE, self.run_id + "-after")
-        after_out = finish(after_load, timeout=AFTER_RESTORE + 300)
-        after_acks = read_acks(after_log)
+        after_acked, after_lost, first_write, after_out = ingest_again(cluster, self.rate, self.run_id)
         sampler.stop()
-        first_write = min((t for _, _, t in after_acks), default=None)
 
         result = {
             "drill": self.name,
@@ -86,11 +109,12 @@ class OperatorError:
             "restore_seconds": round(restore_seconds, 1),
             "rto_seconds": round(first_write - restore_started, 1) if first_write else None,
             "settled": settled,
-            "acknowledged_after_restore": len(after_acks),
-            "publisher_after_restore": after_out[-800:],
+            "acknowledged_after_restore": after_acked,
+            "lost_after_restore": after_lost,
+            "publisher_after_restore": after_out,
             "split_brain_samples": len(analysis.split_brain_samples(sampler.samples)),
         }
-        result.update(self._check_rows(acks, after_acks, target, restore_started))
+        result.update(self._check_rows(acks, target, restore_started))
         result["consistency"] = check_consistency(cluster, stats_before) if settled else None
         result["failures"] = verdict(result)
         result["passed"] = not result["failures"]
@@ -107,7 +131,7 @@ class OperatorError:
         finally:
             conn.close()
 
-    def _check_rows(self, acks, after_acks, target, restore_started):
+    def _check_rows(self, acks, target, restore_started):
         conn = self.cluster.connect(self.cluster.nodes[self.cluster.leader()])
         try:
             lost = missing_acks(conn, [a for a in acks if a[2] < target])
@@ -120,7 +144,6 @@ class OperatorError:
                     (target, restore_started),
                 )
                 (written_after_t,) = cur.fetchone()
-            lost_after_restore = missing_acks(conn, after_acks)
         finally:
             conn.close()
         return {
@@ -128,7 +151,6 @@ class OperatorError:
             "lost_examples": lost[:10],
             "after_t_survived": survived,
             "rows_written_after_t": written_after_t,
-            "lost_after_restore": len(lost_after_restore),
         }
 
 
@@ -158,3 +180,86 @@ def verdict(r):
     if not c or not (c["stats_invariant"] and c["unique_equals_rows"] and c["nodes_identical"]):
         failures.append(f"consistency: {c}")
     return failures
+
+
+class ClusterLoss:
+    name = "cluster-loss"
+
+    def __init__(self, cluster, rate=200, report_dir=None, log=print):
+        self.cluster, self.rate, self.report_dir, self.log = cluster, rate, report_dir, log
+        self.run_id = f"drill-{self.name}-{uuid.uuid4().hex[:8]}"
+
+    def run(self):
+        cluster = self.cluster
+        if not wait(cluster.healthy, 60):
+            raise RuntimeError(f"the cluster is not whole before the drill: {'; '.join(cluster.problems())}")
+        archive_timeout = int(cluster.dynamic_config()["postgresql"]["parameters"]["archive_timeout"])
+        folder = report_folder(self.report_dir, self.name, time.time())
+
+        ack_log = f"/tmp/{self.run_id}.acks"
+        load = start_load(cluster, self.rate, ack_log, LOSS_WARMUP + 15, self.run_id)
+        time.sleep(LOSS_WARMUP)
+        loss_time = time.time()
+        destroyed = self._destroy_database_nodes()
+        self.log(f"[{self.name}] destroyed {', '.join(destroyed)}; rebuilding with site.yml, restoring latest")
+        finish(load, timeout=LOSS_WARMUP + 300)
+        acks = read_acks(ack_log)
+
+        rebuild_seconds, playbook = run_playbook(
+            cluster, "site.yml", "-e", "restore_target=latest", "-e", f"restore_confirm={cluster.scope}"
+        )
+        (folder / "site.log").write_text(playbook.stdout + playbook.stderr)
+        self.log(f"[{self.name}] site.yml rc {playbook.returncode} after {rebuild_seconds:.1f} s")
+        settled = wait(cluster.healthy, 120)
+        after_acked, after_lost, first_write, after_out = ingest_again(cluster, self.rate, self.run_id)
+
+        conn = cluster.connect(cluster.nodes[cluster.leader()])
+        try:
+            lost = missing_acks(conn, acks)
+        finally:
+            conn.close()
+        ack_time = {f"{topic}/{event_id}": t for topic, event_id, t in acks}
+        lost_ages = sorted(loss_time - ack_time[key] for key in lost)
+        limit = archive_timeout + LOSS_MARGIN
+        result = {
+            "drill": self.name,
+            "run_id": self.run_id,
+            "archive_timeout_s": archive_timeout,
+            "acknowledged_before_loss": len(acks),
+            "acknowledged_lost": len(lost),
+            # Seconds before the loss of the oldest and newest lost acknowledgement.
+            "lost_window_s": [round(lost_ages[-1], 1), round(lost_ages[0], 1)] if lost else None,
+            "lost_beyond_limit": sum(1 for age in lost_ages if age > limit),
+            "limit_s": limit,
+            "restore_rc": playbook.returncode,
+            "rebuild_seconds": round(rebuild_seconds, 1),
+            "rto_seconds": round(first_write - loss_time, 1) if first_write else None,
+            "settled": settled,
+            "acknowledged_after_restore": after_acked,
+            "lost_after_restore": after_lost,
+            "publisher_after_restore": after_out,
+        }
+        failures = []
+        if playbook.returncode != 0:
+            failures.append(f"site.yml failed (rc {playbook.returncode}); see site.log")
+        if not settled:
+            failures.append("cluster did not settle after the rebuild")
+        if result["lost_beyond_limit"]:
+            failures.append(
+                f"{result['lost_beyond_limit']} events acknowledged more than {limit} s before the loss lost"
+            )
+        if after_acked == 0 or after_lost:
+            failures.append(f"ingest after the rebuild: {after_acked} acknowledged, {after_lost} lost")
+        result["failures"], result["passed"] = failures, not failures
+        (folder / "report.json").write_text(json.dumps(result, indent=2, default=str))
+        result["report"] = str(folder)
+        return result
+
+    def _destroy_database_nodes(self):
+        """Every database container and its volumes, as if the site burned down."""
+        for name in self.cluster.nodes:
+            self.cluster.docker("rm", "-f", "-v", name)
+            volumes = self.cluster.docker("volume", "ls", "-q", "--filter", f"name=pgha_{name}_").stdout.split()
+            if volumes:
+                self.cluster.docker("volume", "rm", *volumes)
+        return list(self.cluster.nodes)
