@@ -35,9 +35,11 @@ NODES_PLAYBOOK = "playbooks/validate_nodes.yml"
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 
 
-def inventory(etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=None, drop_var=None):
+def inventory(etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=None, drop_var=None, backup=()):
     hosts = {f"db{i}": {"node_address": f"10.0.0.{i}", **LOCAL} for i in range(1, max(etcd, postgres) + 1)}
     hosts["lb1"] = {"node_address": "10.0.0.100", **LOCAL}
+    for i, name in enumerate(backup):
+        hosts.setdefault(name, {"node_address": f"10.0.0.{200 + i}", **LOCAL})
     if drop_address:
         del hosts[drop_address]["node_address"]
     return {
@@ -49,6 +51,7 @@ def inventory(etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=Non
                 "postgres": {"hosts": {f"db{i}": None for i in range(1, postgres + 1)}},
                 "balancers": {"hosts": {"lb1": None} if balancers else {}},
                 "aggregator": {"hosts": {"lb1": None}},
+                **({"backup": {"hosts": dict.fromkeys(backup)}} if backup else {}),
             },
         }
     }
@@ -83,6 +86,11 @@ def test_valid_inventory_passes(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:]
 
 
+def test_a_backup_group_with_a_passphrase_passes(tmp_path):
+    result = run_validate(tmp_path, inventory(backup=["bk1"], extra_vars=BACKUP))
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
 def test_a_consul_inventory_needs_no_etcd_group(tmp_path):
     # The production example on Consul has consul_servers and no etcd group.
     inv = inventory(extra_vars=CONSUL)
@@ -90,6 +98,9 @@ def test_a_consul_inventory_needs_no_etcd_group(tmp_path):
     children["consul_servers"] = children.pop("etcd")
     result = run_validate(tmp_path, inv)
     assert result.returncode == 0, result.stdout[-2000:]
+
+
+BACKUP = {"pgbackrest_cipher_pass": "c" * 48}
 
 
 @pytest.mark.parametrize(
@@ -133,6 +144,9 @@ def test_a_consul_inventory_needs_no_etcd_group(tmp_path):
         ),
         (inventory(postgres=2, extra_vars=CONSUL), "The Consul servers"),
         (inventory(extra_vars={**CONSUL, "consul_acl_agent_token": ""}), "consul_acl_agent_token is missing"),
+        (inventory(backup=["bk1", "bk2"], extra_vars=BACKUP), "exactly one host in the backup group, not a database node"),
+        (inventory(backup=["db1"], extra_vars=BACKUP), "exactly one host in the backup group, not a database node"),
+        (inventory(backup=["bk1"]), "pgbackrest_cipher_pass must be set to at least 20 characters"),
     ],
     ids=[
         "two-etcd",
@@ -158,6 +172,9 @@ def test_a_consul_inventory_needs_no_etcd_group(tmp_path):
         "consul-detects-failure-before-ttl",
         "two-consul-servers",
         "consul-empty-token",
+        "two-backup-hosts",
+        "backup-on-a-database-node",
+        "no-repository-passphrase",
     ],
 )
 def test_bad_inventory_fails_with_a_clear_message(tmp_path, inv, message):
