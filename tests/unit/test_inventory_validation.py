@@ -101,6 +101,7 @@ def test_a_consul_inventory_needs_no_etcd_group(tmp_path):
 
 
 BACKUP = {"pgbackrest_cipher_pass": "c" * 48}
+ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
 
 
 @pytest.mark.parametrize(
@@ -144,8 +145,8 @@ BACKUP = {"pgbackrest_cipher_pass": "c" * 48}
         ),
         (inventory(postgres=2, extra_vars=CONSUL), "The Consul servers"),
         (inventory(extra_vars={**CONSUL, "consul_acl_agent_token": ""}), "consul_acl_agent_token is missing"),
-        (inventory(backup=["bk1", "bk2"], extra_vars=BACKUP), "exactly one host in the backup group, not a database node"),
-        (inventory(backup=["db1"], extra_vars=BACKUP), "exactly one host in the backup group, not a database node"),
+        (inventory(backup=["bk1", "bk2"], extra_vars=BACKUP), ONE_REPOSITORY),
+        (inventory(backup=["db1"], extra_vars=BACKUP), ONE_REPOSITORY),
         (inventory(backup=["bk1"]), "pgbackrest_cipher_pass must be set to at least 20 characters"),
     ],
     ids=[
