@@ -204,7 +204,10 @@ class ClusterLoss:
         loss_time = time.time()
         destroyed = self._destroy_database_nodes()
         self.log(f"[{self.name}] destroyed {', '.join(destroyed)}; rebuilding with site.yml, restoring latest")
-        finish(load, timeout=LOSS_WARMUP + 300)
+        # Nothing can be acknowledged any more: stop the publisher instead of letting it
+        # retry for minutes (each acknowledged id is already in its log).
+        load.terminate()
+        finish(load, timeout=30)
         acks = read_acks(ack_log)
 
         rebuild_seconds, playbook = run_playbook(
