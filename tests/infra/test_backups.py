@@ -30,9 +30,13 @@ def info():
 
 
 def test_stanza_check_archives_a_segment_through_tls():
-    """`check` switches the primary's WAL and waits for it in the repository."""
+    """`check` switches the primary's WAL and waits for it in the repository, asked from
+    the repository host and from the primary itself."""
     run = pgbackrest("check")
-    assert run.rc == 0, f"expected pgbackrest check to pass, found rc {run.rc}: {run.stderr}"
+    assert run.rc == 0, f"expected pgbackrest check to pass on backup1, found rc {run.rc}: {run.stderr}"
+    leader = leader_name()
+    run = node(leader).run(f"runuser -u postgres -- pgbackrest --stanza={STANZA} check")
+    assert run.rc == 0, f"expected pgbackrest check to pass on the primary {leader}, found rc {run.rc}: {run.stderr}"
 
 
 def test_a_full_backup_exists_and_the_repository_is_encrypted():
