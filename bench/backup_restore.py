@@ -65,7 +65,7 @@ def main(argv=None):
             (start, min(start + step, rows) - 1),
         )
     (database_bytes,) = sql(cluster, "SELECT sum(pg_database_size(datname)) FROM pg_database")[0]
-    mib = database_bytes / 1024**2
+    mib = float(database_bytes) / 1024**2
     print(f"cluster data: {mib:,.0f} MiB", flush=True)
 
     standby = next(m["name"] for m in cluster.members() if m["role"] != "leader")

@@ -80,7 +80,8 @@ RESTORE_COLUMNS = {
         "rows_written_after_t", "acknowledged_after_restore", "split_brain_samples", "passed",
     ),
     "cluster-loss": (
-        "rebuild_seconds", "rto_seconds", "acknowledged_before_loss", "acknowledged_lost", "lost_window_s",
+        "rebuild_seconds", "rto_seconds", "acknowledged_before_loss", "acknowledged_before_limit",
+        "acknowledged_lost", "lost_window_s",
         "lost_beyond_limit", "acknowledged_after_restore", "passed",
     ),
 }  # fmt: skip

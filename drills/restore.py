@@ -27,8 +27,10 @@ BEFORE_T = 10  # seconds of load before T
 AFTER_T = 8  # seconds of load after T: these events must not survive the restore
 AMBIGUOUS = 1.0  # an event acknowledged within this long after T may have committed before it
 AFTER_RESTORE = 10  # seconds of load once the cluster is back
-LOSS_WARMUP = 30  # seconds of load before every database node is destroyed
 LOSS_MARGIN = 5  # beyond archive_timeout, seconds an acknowledged event may be lost
+# Load before the loss beyond archive_timeout + LOSS_MARGIN: events acknowledged that
+# long before the loss exist, and each of them must survive it.
+LOSS_OLD_ENOUGH = 20
 
 
 def run_playbook(cluster, playbook, *extra):
@@ -198,9 +200,11 @@ class ClusterLoss:
         archive_timeout = int(cluster.dynamic_config()["postgresql"]["parameters"]["archive_timeout"])
         folder = report_folder(self.report_dir, self.name, time.time())
 
+        limit = archive_timeout + LOSS_MARGIN
+        warmup = limit + LOSS_OLD_ENOUGH
         ack_log = f"/tmp/{self.run_id}.acks"
-        load = start_load(cluster, self.rate, ack_log, LOSS_WARMUP + 15, self.run_id)
-        time.sleep(LOSS_WARMUP)
+        load = start_load(cluster, self.rate, ack_log, warmup + 15, self.run_id)
+        time.sleep(warmup)
         loss_time = time.time()
         destroyed = self._destroy_database_nodes()
         self.log(f"[{self.name}] destroyed {', '.join(destroyed)}; rebuilding with site.yml, restoring latest")
@@ -225,12 +229,12 @@ class ClusterLoss:
             conn.close()
         ack_time = {f"{topic}/{event_id}": t for topic, event_id, t in acks}
         lost_ages = sorted(loss_time - ack_time[key] for key in lost)
-        limit = archive_timeout + LOSS_MARGIN
         result = {
             "drill": self.name,
             "run_id": self.run_id,
             "archive_timeout_s": archive_timeout,
             "acknowledged_before_loss": len(acks),
+            "acknowledged_before_limit": sum(1 for *_, t in acks if loss_time - t > limit),
             "acknowledged_lost": len(lost),
             # Seconds before the loss of the oldest and newest lost acknowledgement.
             "lost_window_s": [round(lost_ages[-1], 1), round(lost_ages[0], 1)] if lost else None,
@@ -249,6 +253,8 @@ class ClusterLoss:
             failures.append(f"site.yml failed (rc {playbook.returncode}); see site.log")
         if not settled:
             failures.append("cluster did not settle after the rebuild")
+        if result["acknowledged_before_limit"] == 0:
+            failures.append(f"no event was acknowledged more than {limit} s before the loss: nothing was checked")
         if result["lost_beyond_limit"]:
             failures.append(
                 f"{result['lost_beyond_limit']} events acknowledged more than {limit} s before the loss lost"
