@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from drills.cluster import REPO, Cluster  # noqa: E402
+from drills.cluster import REPO, Cluster, run_sql  # noqa: E402
 from drills.polling import wait_until  # noqa: E402
 from drills.restore import run_playbook  # noqa: E402
 
@@ -28,14 +28,7 @@ ROW_BYTES = 1024
 
 
 def sql(cluster, statement, params=None):
-    conn = cluster.connect(cluster.nodes[cluster.leader()], timeout=10)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return run_sql(cluster.connect(cluster.nodes[cluster.leader()], timeout=10), statement, params)
 
 
 def timed_playbook(cluster, *args):

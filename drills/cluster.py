@@ -37,6 +37,17 @@ API_PORT = 8080
 NODE_TLS = "/etc/pgha/tls"
 
 
+def run_sql(conn, statement, params=None):
+    """One statement in autocommit on `conn`, which is closed after: its rows, or None."""
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
 def etcdctl(address="127.0.0.1"):
     """etcdctl on a node, talking to the member at `address` with the node's client
     certificate (etcd refuses clients without one)."""

@@ -13,6 +13,7 @@ import psycopg2
 import testinfra
 import yaml
 
+from drills.cluster import run_sql
 from drills.polling import wait_until
 from drills.secrets import secret as rendered_secret
 
@@ -67,14 +68,7 @@ def connect(host, port, user="postgres", password=None, dbname="postgres"):
 
 
 def query(host, port, sql, params=None, **kwargs):
-    conn = connect(host, port, **kwargs)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return run_sql(connect(host, port, **kwargs), sql, params)
 
 
 def cluster():
