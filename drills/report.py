@@ -27,10 +27,16 @@ COLUMNS = [
 ]
 
 
-def write_report(result, samples, ack_times, end_time, base=None):
-    stamp = datetime.datetime.fromtimestamp(result["fault_time"]).strftime("%Y%m%d-%H%M%S")
-    folder = pathlib.Path(base or DEFAULT_DIR) / f"{stamp}-{result['drill']}"
+def report_folder(base, name, started):
+    """reports/drills/<start time>-<drill>/, created."""
+    stamp = datetime.datetime.fromtimestamp(started).strftime("%Y%m%d-%H%M%S")
+    folder = pathlib.Path(base or DEFAULT_DIR) / f"{stamp}-{name}"
     folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def write_report(result, samples, ack_times, end_time, base=None):
+    folder = report_folder(base, result["drill"], result["fault_time"])
     (folder / "report.json").write_text(json.dumps(result, indent=2, default=str))
     (folder / "samples.json").write_text(json.dumps(samples, default=str))
     (folder / "summary.md").write_text(markdown_table([result]))

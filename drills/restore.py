@@ -10,7 +10,6 @@
 import datetime
 import json
 import math
-import pathlib
 import subprocess
 import time
 import uuid
@@ -18,8 +17,17 @@ import uuid
 from . import analysis
 from .cluster import REPO
 from .polling import wait_until as wait
-from .report import DEFAULT_DIR
-from .runner import check_consistency, finish, get_json, missing_acks, read_acks, start_load
+from .report import report_folder
+from .runner import (
+    check_consistency,
+    finish,
+    get_json,
+    missing_acks,
+    missing_on_leader,
+    read_acks,
+    require_whole,
+    start_load,
+)
 from .sampler import Sampler
 from .secrets import ansible_env
 
@@ -43,38 +51,36 @@ def run_playbook(cluster, playbook, *extra):
     return time.time() - started, run
 
 
-def report_folder(base, name, started):
-    folder = pathlib.Path(base or DEFAULT_DIR) / f"{datetime.datetime.fromtimestamp(started):%Y%m%d-%H%M%S}-{name}"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def ingest_again(cluster, rate, run_id):
     """A short load once the cluster is back: (acknowledged, lost, first ack time, output)."""
     ack_log = f"/tmp/{run_id}-after.acks"
     out = finish(start_load(cluster, rate, ack_log, AFTER_RESTORE, run_id + "-after"), timeout=AFTER_RESTORE + 300)
     acks = read_acks(ack_log)
-    conn = cluster.connect(cluster.nodes[cluster.leader()])
-    try:
-        lost = missing_acks(conn, acks)
-    finally:
-        conn.close()
+    lost = missing_on_leader(cluster, acks)
     return len(acks), len(lost), min((t for *_, t in acks), default=None), out[-800:]
 
 
-class OperatorError:
-    name = "operator-error"
+class RestoreDrill:
+    """What both restore drills share: their settings, a run id, and a whole cluster to start on."""
+
+    name = ""
 
     def __init__(self, cluster, rate=200, report_dir=None, log=print):
-        self.cluster, self.rate, self.log = cluster, rate, log
-        self.report_dir = pathlib.Path(report_dir or DEFAULT_DIR)
+        self.cluster, self.rate, self.report_dir, self.log = cluster, rate, report_dir, log
         self.run_id = f"drill-{self.name}-{uuid.uuid4().hex[:8]}"
+
+    def start(self):
+        """The report folder, once the cluster is whole."""
+        require_whole(self.cluster)
+        return report_folder(self.report_dir, self.name, time.time())
+
+
+class OperatorError(RestoreDrill):
+    name = "operator-error"
 
     def run(self):
         cluster = self.cluster
-        if not wait(cluster.healthy, 60):
-            raise RuntimeError(f"the cluster is not whole before the drill: {'; '.join(cluster.problems())}")
-        folder = report_folder(self.report_dir, self.name, time.time())
+        folder = self.start()
         stats_before = get_json(cluster, "/stats")
         sampler = Sampler(cluster)
         sampler.start()
@@ -186,19 +192,13 @@ def verdict(r):
     return failures
 
 
-class ClusterLoss:
+class ClusterLoss(RestoreDrill):
     name = "cluster-loss"
-
-    def __init__(self, cluster, rate=200, report_dir=None, log=print):
-        self.cluster, self.rate, self.report_dir, self.log = cluster, rate, report_dir, log
-        self.run_id = f"drill-{self.name}-{uuid.uuid4().hex[:8]}"
 
     def run(self):
         cluster = self.cluster
-        if not wait(cluster.healthy, 60):
-            raise RuntimeError(f"the cluster is not whole before the drill: {'; '.join(cluster.problems())}")
+        folder = self.start()
         archive_timeout = int(cluster.dynamic_config()["postgresql"]["parameters"]["archive_timeout"])
-        folder = report_folder(self.report_dir, self.name, time.time())
 
         limit = archive_timeout + LOSS_MARGIN
         warmup = limit + LOSS_OLD_ENOUGH
@@ -222,11 +222,7 @@ class ClusterLoss:
         settled = wait(cluster.healthy, 120)
         after_acked, after_lost, first_write, after_out = ingest_again(cluster, self.rate, self.run_id)
 
-        conn = cluster.connect(cluster.nodes[cluster.leader()])
-        try:
-            lost = missing_acks(conn, acks)
-        finally:
-            conn.close()
+        lost = missing_on_leader(cluster, acks)
         ack_time = {f"{topic}/{event_id}": t for topic, event_id, t in acks}
         lost_ages = sorted(loss_time - ack_time[key] for key in lost)
         result = {

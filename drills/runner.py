@@ -32,8 +32,7 @@ class Drill:
 
     def run(self):
         cluster, fault = self.cluster, self.fault
-        if not wait(cluster.healthy, 60):
-            raise RuntimeError(f"the cluster is not whole before the drill: {'; '.join(cluster.problems())}")
+        require_whole(cluster)
         members = cluster.members()
         leader = next(m["name"] for m in members if m["role"] == "leader")
         sync = next((m["name"] for m in members if m["role"] == "sync_standby"), None)
@@ -84,7 +83,7 @@ class Drill:
         ack_times = [t for _, _, t in acks]
         new_leader_after, new_leader = analysis.time_to_new_leader(sampler.samples, fault_time, leader)
         split = analysis.split_brain_samples(sampler.samples)
-        missing = self._missing(acks)
+        missing = missing_on_leader(cluster, acks)
         self.log(f"[{fault.name}] new leader {new_leader} after {new_leader_after} s")
         consistency = check_consistency(cluster, stats_before)
         leader_after = cluster.leader()
@@ -150,16 +149,11 @@ class Drill:
         started = datetime.datetime.fromisoformat(body.get("postmaster_start_time", "1970-01-01 00:00:00+00:00"))
         return started.timestamp() >= fault_time and body.get("replication_state") == "streaming"
 
-    def _primary(self):
-        leader = self.cluster.leader()
-        return self.cluster.connect(self.cluster.nodes[leader])
 
-    def _missing(self, acks):
-        conn = self._primary()
-        try:
-            return missing_acks(conn, acks)
-        finally:
-            conn.close()
+def require_whole(cluster, timeout=60):
+    """Wait for one leader with every other member streaming; a drill never starts on less."""
+    if not wait(cluster.healthy, timeout):
+        raise RuntimeError(f"the cluster is not whole before the drill: {'; '.join(cluster.problems())}")
 
 
 def start_load(cluster, rate, ack_log, duration, run_id):
@@ -235,6 +229,15 @@ def observe_effect(fault, cluster, node, before, hold, timeout=EFFECT_TIMEOUT):
     effect = wait(seen, hold or timeout)
     time.sleep(max(0.0, hold - (time.monotonic() - started)))
     return effect
+
+
+def missing_on_leader(cluster, acks):
+    """missing_acks, asked of the current leader."""
+    conn = cluster.connect(cluster.nodes[cluster.leader()])
+    try:
+        return missing_acks(conn, acks)
+    finally:
+        conn.close()
 
 
 def missing_acks(conn, acks):
