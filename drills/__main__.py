@@ -116,17 +116,20 @@ def only_loss(result):
 
 def summarize(results):
     lines = [
-        "| drill | runs | downtime median s | downtime max s | acked lost | split-brain samples | rejoin max s |",
-        "|---|---|---|---|---|---|---|",
+        "| drill | runs | downtime median s | downtime max s | acked lost | split-brain samples | rejoin max s "
+        "| VIP moved max s | failed requests |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in dict.fromkeys(r["drill"] for r in results):
         runs = [r for r in results if r["drill"] == name]
         downtimes = [r["write_downtime_s"] for r in runs]
         rejoins = [r["rejoin"]["seconds"] for r in runs if r["rejoin"]]
+        moves = [r["vip_moved_after_s"] for r in runs if r.get("vip_moved_after_s") is not None]
         lines.append(
             f"| {name} | {len(runs)} | {statistics.median(downtimes):.2f} | {max(downtimes):.2f} | "
             f"{sum(r['acknowledged_lost'] for r in runs)} | {sum(r['split_brain_samples'] for r in runs)} | "
-            f"{max(rejoins) if rejoins else '-'} |"
+            f"{max(rejoins) if rejoins else '-'} | {max(moves) if moves else '-'} | "
+            f"{sum(r.get('failed_requests') or 0 for r in runs)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -77,3 +77,33 @@ def stale_samples(samples):
 def longest_sampling_gap(samples):
     times = [s["t"] for s in samples]
     return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+
+
+def vip_holders(sample):
+    return [name for name, holds in sample.get("vip", {}).items() if holds]
+
+
+def vip_overlaps(samples):
+    """[(start, end)] of each stretch of consecutive samples where more than one balancer
+    held the VIP (end - start is 0 for a single sample)."""
+    stretches, start, last = [], None, None
+    for s in samples:
+        if len(vip_holders(s)) > 1:
+            start = s["t"] if start is None else start
+            last = s["t"]
+        elif start is not None:
+            stretches.append((start, last))
+            start = None
+    if start is not None:
+        stretches.append((start, last))
+    return stretches
+
+
+def vip_moved_after(samples, fault_time, old_holder):
+    """Seconds from the fault until one balancer other than `old_holder` alone holds the
+    VIP (None: it never moved while sampled)."""
+    for s in samples:
+        holders = vip_holders(s)
+        if s["t"] >= fault_time and len(holders) == 1 and holders[0] != old_holder:
+            return s["t"] - fault_time
+    return None

@@ -9,7 +9,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from base64 import b64decode, b64encode
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import psycopg2
@@ -60,23 +60,32 @@ def etcdctl(address="127.0.0.1"):
     )
 
 
+def vip_check(vip):
+    """The command that prints the VIP's line when the node's interface carries it."""
+    return ("ip", "-4", "-o", "addr", "show", "to", f"{vip}/32")
+
+
 class CommandFailed(RuntimeError):
     """A fault or heal command did not do what it was asked: the command and its stderr."""
 
     def __init__(self, argv, result):
         self.argv, self.returncode = list(argv), result.returncode
-        detail = (result.stderr or result.stdout or "").strip()[-500:]
+        # Commands report on stderr; ansible-playbook names the failed task on stdout.
+        detail = " ".join(part.strip()[-500:] for part in (result.stderr, result.stdout) if part and part.strip())
         super().__init__(f"`{' '.join(map(str, argv))}` exited {result.returncode}: {detail}")
 
 
 @dataclass
 class Cluster:
     nodes: dict  # name -> address
-    balancer: str  # address clients use for HAProxy and the API
+    balancer: str  # address clients use for HAProxy and the API (the VIP when there is one)
     api_url: str
     app_host: str  # the aggregator's host (app-restart drill)
     secrets: pathlib.Path
     lab: bool  # nodes are containers of the local lab
+    vip: str = ""  # pgha_vip: the address keepalived keeps on one balancer
+    balancers: dict = field(default_factory=dict)  # name -> address of the HAProxy nodes
+    aggregators: list = field(default_factory=list)  # the aggregator hosts
     inventory: str = str(REPO / "inventory" / "lab")
     network: str = "pgha_lab"
     restapi_user: str = "patroni"
@@ -91,22 +100,28 @@ class Cluster:
         ).stdout
         data = json.loads(out)
         postgres = _group_hosts(data, "postgres")
-        balancer = _group_hosts(data, "balancers")[0]
-        app_host = _group_hosts(data, "aggregator")[0]
+        balancers = _group_hosts(data, "balancers")
+        aggregators = _group_hosts(data, "aggregator")
         lab = bool(_group_hosts(data, "lab_containers"))
         secrets = pathlib.Path(os.environ.get("PGHA_SECRETS_DIR", pathlib.Path(inventory) / ".secrets"))
-        addresses = rendered(inventory, postgres + [balancer], "node_address")
+        found = rendered(inventory, postgres + balancers, "[node_address, pgha_vip | default('')]")
+        addresses = {name: address for name, (address, _) in found.items()}
+        vip = found[balancers[0]][1]
         dcs = data.get("_meta", {}).get("hostvars", {}).get(postgres[0], {}).get("patroni_dcs", "etcd3")
-        host = "127.0.0.1" if lab else addresses[balancer]
+        # Clients use the VIP; without one, the lab's published ports or the first balancer.
+        host = vip or ("127.0.0.1" if lab else addresses[balancers[0]])
         return cls(
             nodes={name: addresses[name] for name in postgres},
             balancer=host,
             api_url=f"https://{host}:{API_PORT}",
-            app_host=app_host,
+            app_host=aggregators[0],
             secrets=secrets,
             lab=lab,
             inventory=str(inventory),
             dcs=dcs,
+            vip=vip,
+            balancers={name: addresses[name] for name in balancers},
+            aggregators=aggregators,
         )
 
     @property
@@ -260,6 +275,22 @@ class Cluster:
         probe = f"import socket; socket.create_connection(('{self.nodes[name]}', {port}), timeout=1).close()"
         return self.exec(peer, "python3", "-c", probe, check=False).returncode == 0
 
+    # --- The front door: the VIP on the balancers -----------------------------
+    def vip_holders(self):
+        """The balancers whose interface carries the VIP now (a stopped one holds nothing)."""
+        holders = []
+        for name in self.balancers:
+            out = self.exec(name, *vip_check(self.vip), check=False)
+            if out.returncode == 0 and out.stdout.strip():
+                holders.append(name)
+        return holders
+
+    def api_servers(self, balancer):
+        """{aggregator: status} of the API backend as `balancer`'s HAProxy sees it."""
+        out = self.exec(balancer, "haproxy-admin", "show stat").stdout
+        rows = [line.split(",") for line in out.splitlines() if line.startswith("aggregators,")]
+        return {r[1]: r[17] for r in rows if r[1] not in ("FRONTEND", "BACKEND")}
+
     # --- The DCS (etcd or Consul; its servers run on the database nodes) ---------
     @property
     def dcs_unit(self):
@@ -350,6 +381,15 @@ class Cluster:
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=ansible_env())
         if check and result.returncode != 0:
             raise CommandFailed(argv, result)
+        return result
+
+    def playbook(self, playbook, *argv, timeout=600):
+        """Run one of the project's playbooks against this inventory (output captured:
+        it is returned in CommandFailed when the play fails)."""
+        cmd = ["ansible-playbook", "-i", self.inventory, str(REPO / playbook), *argv]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=ansible_env())
+        if result.returncode != 0:
+            raise CommandFailed(cmd, result)
         return result
 
     def docker(self, *argv):

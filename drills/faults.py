@@ -38,6 +38,15 @@ class Fault:
         """Seconds between inject and heal on this cluster."""
         return self.hold
 
+    def load_seconds(self, cluster):
+        """Seconds of load after the warm-up: the hold, the heal and the settling."""
+        return self.hold_for(cluster) + 45
+
+    # Faults at the front door: the VIP must move away from the target (None: it may).
+    moves_vip = None
+    # The load runs until the cluster settled after the heal (load_seconds is its cap).
+    load_until_settled = False
+
 
 class LeaderLoss(Fault):
     """The leader goes away for good: someone else must lead before it comes back, so
@@ -215,6 +224,85 @@ class AppRestart(Fault):
         return None
 
 
+class FrontDoorFault(Fault):
+    """A fault on the balancer holding the VIP: keepalived must move the VIP to another
+    balancer; the database keeps its leader."""
+
+    loses_node, expect_failover, moves_vip = False, False, True
+
+    def target(self, cluster, leader, sync_standby):
+        holders = cluster.vip_holders()
+        if len(holders) != 1:
+            raise RuntimeError(f"{self.name}: expected one VIP holder, found {holders or 'none'}")
+        return holders[0]
+
+    def effect(self, cluster, node, before):
+        holders = cluster.vip_holders()
+        if self.broken(cluster, node) and holders and node not in holders:
+            return f"{self.broken(cluster, node)}; the VIP is on {', '.join(holders)}"
+        return None
+
+    def broken(self, cluster, node):
+        raise NotImplementedError
+
+
+class CrashBalancer(FrontDoorFault):
+    name, hold = "crash-balancer", 20
+
+    def inject(self, cluster, node, before):
+        cluster.docker("kill", node)
+
+    def broken(self, cluster, node):
+        return None if cluster.container_running(node) else f"container {node} is not running"
+
+    def heal(self, cluster, node):
+        cluster.docker("start", node)
+
+
+class StopHaproxy(FrontDoorFault):
+    name, hold = "stop-haproxy", 15
+
+    def inject(self, cluster, node, before):
+        cluster.exec(node, "systemctl", "stop", "haproxy")
+
+    def broken(self, cluster, node):
+        state, _ = cluster.unit_state(node, "haproxy")
+        return f"haproxy.service on {node} is {state}" if state in ("inactive", "failed") else None
+
+    def heal(self, cluster, node):
+        cluster.exec(node, "systemctl", "start", "haproxy")
+
+
+class RollingDeploy(Fault):
+    """The aggregator play with a changed setting under load, then again with the
+    inventory's own (the heal): one node at a time, drained out of HAProxy first."""
+
+    name, loses_node, expect_failover = "rolling-deploy", False, False
+    changed_setting = "aggregator_batch_max_wait_ms=3"
+    load_until_settled = True
+
+    def target(self, cluster, leader, sync_standby):
+        return ",".join(cluster.aggregators)
+
+    def before(self, cluster, node):
+        return {host: cluster.unit_state(host, "aggregator")[1] for host in cluster.aggregators}
+
+    def inject(self, cluster, node, before):
+        cluster.playbook("playbooks/aggregator.yml", "-e", self.changed_setting)
+
+    def effect(self, cluster, node, before):
+        after = {host: cluster.unit_state(host, "aggregator") for host in cluster.aggregators}
+        if all(state == "active" and pid not in (0, before[host]) for host, (state, pid) in after.items()):
+            return f"every aggregator restarted with {self.changed_setting} ({', '.join(after)})"
+        return None
+
+    def heal(self, cluster, node):
+        cluster.playbook("playbooks/aggregator.yml")
+
+    def load_seconds(self, cluster):
+        return 900  # two runs of the play fit well within this on the lab
+
+
 CATALOGUE = {
     f.name: f
     for f in (
@@ -227,5 +315,8 @@ CATALOGUE = {
         DcsQuorumLoss,
         ReplicaCrash,
         AppRestart,
+        CrashBalancer,
+        StopHaproxy,
+        RollingDeploy,
     )
 }

@@ -22,6 +22,9 @@ COLUMNS = [
     ("acked lost", "acknowledged_lost"),
     ("split-brain samples", "split_brain_samples"),
     ("rejoin s", None),
+    ("VIP moved s", "vip_moved_after_s"),
+    ("two VIP holders max s", "vip_two_holders_max_s"),
+    ("retried / failed requests", "requests"),
     ("observed effect", "fault_effect"),
     ("passed", "passed"),
 ]
@@ -50,6 +53,8 @@ def row(result):
         if key is None:
             rejoin = result.get("rejoin")
             cells.append("-" if not rejoin else f"{rejoin['seconds']}{' REINIT' if rejoin['reinit'] else ''}")
+        elif key == "requests":
+            cells.append(f"{result.get('retried_requests')} / {result.get('failed_requests')}")
         else:
             cells.append(str(result.get(key)))
     return "| " + " | ".join(cells) + " |"

@@ -3,6 +3,8 @@
 import datetime
 import json
 import os
+import pathlib
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ from .polling import wait_until as wait
 from .sampler import Sampler
 
 WARMUP = 5  # seconds of load before the fault
+COOLDOWN = 10  # seconds an open-ended load goes on after the cluster settled
 REJOIN_LIMIT = 60  # a lost node must stream again within this many seconds of returning
 EFFECT_TIMEOUT = 15  # seconds a fault without a hold has to show its effect
 # What a failed inject or heal raises: a command's exit code, a refused REST call, a hung exec.
@@ -42,10 +45,11 @@ class Drill:
 
         ack_log = f"/tmp/{self.run_id}.acks"
         hold = fault.hold_for(cluster)
-        duration = WARMUP + hold + 45
+        duration = WARMUP + fault.load_seconds(cluster)
         sampler = Sampler(cluster)
         sampler.start()
-        load = start_load(self.cluster, self.rate, ack_log, duration, self.run_id)
+        stop_file = f"/tmp/{self.run_id}.stop"
+        load = start_load(self.cluster, self.rate, ack_log, duration, self.run_id, stop_file)
         time.sleep(WARMUP)
 
         fault_errors = []
@@ -69,12 +73,16 @@ class Drill:
             fault_errors.append(f"heal of {target} failed: {exc}")
         self.log(f"[{fault.name}] healed after {heal_time - fault_time:.1f} s")
 
+        heal_done = time.time()
         rejoin = self._wait_rejoin(target, heal_time, fault_time) if fault.loses_node else None
-        settled = wait(cluster.healthy, self.settle_timeout)
+        settled = wait(lambda: cluster.healthy() and front_door_whole(cluster), self.settle_timeout)
         settle_time = time.time()
         self.log(
             f"[{fault.name}] cluster {'settled' if settled else 'NOT settled'} after {settle_time - heal_time:.1f} s"
         )
+        if fault.load_until_settled:
+            time.sleep(COOLDOWN)
+            pathlib.Path(stop_file).touch()
         load_out = finish(load, timeout=duration + 120)
         sampler.stop()
         end_time = time.time()
@@ -87,6 +95,8 @@ class Drill:
         self.log(f"[{fault.name}] new leader {new_leader} after {new_leader_after} s")
         consistency = check_consistency(cluster, stats_before)
         leader_after = cluster.leader()
+        overlaps = analysis.vip_overlaps(sampler.samples)
+        vip_before = analysis.vip_holders(next((x for x in reversed(sampler.samples) if x["t"] < fault_time), {}))
         result = {
             "drill": fault.name,
             "run_id": self.run_id,
@@ -117,6 +127,17 @@ class Drill:
             "writes_stop_limit_s": writes_stop_limit,
             "writes_stopped_after_s": _rounded(analysis.writes_stopped_after(sampler.samples, fault_time, target)),
             "consistency": consistency,
+            "vip_holder_before": ",".join(vip_before) or None,
+            "vip_holder_after": ",".join(analysis.vip_holders(sampler.samples[-1])) if sampler.samples else None,
+            "vip_moved_after_s": (
+                _rounded(analysis.vip_moved_after(sampler.samples, fault_time, target)) if fault.moves_vip else None
+            ),
+            "vip_two_holders_samples": sum(1 for x in sampler.samples if len(analysis.vip_holders(x)) > 1),
+            "vip_two_holders_max_s": round(max((b - a for a, b in overlaps), default=0.0), 3),
+            "moves_vip": fault.moves_vip,
+            "heal_done_time": heal_done,
+            "last_ack_time": max(ack_times, default=None),
+            **publisher_counts(load_out),
             "publisher": load_out[-1500:],
         }
         result["failures"] = verdict(result)
@@ -151,19 +172,41 @@ class Drill:
 
 
 def require_whole(cluster, timeout=60):
-    """Wait for one leader with every other member streaming; a drill never starts on less."""
-    if not wait(cluster.healthy, timeout):
-        raise RuntimeError(f"the cluster is not whole before the drill: {'; '.join(cluster.problems())}")
+    """Wait for one leader with every other member streaming, and (with a VIP) one VIP
+    holder balancing every aggregator; a drill never starts on less."""
+    if not wait(lambda: cluster.healthy() and front_door_whole(cluster), timeout):
+        problems = cluster.problems() + ([] if front_door_whole(cluster) else ["the front door is not whole"])
+        raise RuntimeError(f"the cluster is not whole before the drill: {'; '.join(problems)}")
 
 
-def start_load(cluster, rate, ack_log, duration, run_id):
-    """The publisher at `rate` events/s for `duration` s, logging each acknowledged event."""
+def front_door_whole(cluster):
+    """Without a VIP: nothing to check. With one: exactly one balancer holds it and its
+    HAProxy sends requests to every aggregator."""
+    if not cluster.vip:
+        return True
+    holders = cluster.vip_holders()
+    if len(holders) != 1:
+        return False
+    servers = cluster.api_servers(holders[0])
+    return sorted(servers) == sorted(cluster.aggregators) and all(v.startswith("UP") for v in servers.values())
+
+
+def publisher_counts(output):
+    """The publisher's own count of retried and failed requests (None when it printed none)."""
+    found = re.search(r"retried requests: (\d+), failed requests: (\d+)", output)
+    retried, failed = (int(found.group(1)), int(found.group(2))) if found else (None, None)
+    return {"retried_requests": retried, "failed_requests": failed}
+
+
+def start_load(cluster, rate, ack_log, duration, run_id, stop_file=None):
+    """The publisher at `rate` events/s for `duration` s (or until `stop_file` exists),
+    logging each acknowledged event."""
     events = int(rate * duration)
     cmd = [
         sys.executable, "-m", "aggregator.publisher", "--url", cluster.api_url, "--events", str(events),
         "--rate", str(rate), "--batch-size", "5", "--concurrency", "8", "--duplicate-rate", "0",
         "--topics", "1", "--retries", "40", "--timeout", "45", "--ack-log", ack_log, "--run-id", run_id,
-        "--no-verify",
+        "--no-verify", *(["--stop-file", stop_file] if stop_file else []),
     ]  # fmt: skip
     # The token goes through the environment, not the command line (ps shows that).
     token, ca = cluster.api_token("write"), cluster.ca_file
@@ -282,6 +325,19 @@ def verdict(r):
         failures.append(f"{r['target']} kept accepting writes {stopped or 'throughout'} s, beyond ttl {limit} s")
     if r["rejoin"] and (not r["rejoin"]["streaming"] or r["rejoin"]["seconds"] > REJOIN_LIMIT or r["rejoin"]["reinit"]):
         failures.append(f"rejoin failed: {r['rejoin']}")
+    if r.get("vip_two_holders_max_s", 0) > 2.0:
+        failures.append(f"two balancers held the VIP for {r['vip_two_holders_max_s']} s (limit 2 s)")
+    if r.get("moves_vip") and r.get("vip_moved_after_s") is None:
+        failures.append(f"the VIP did not move away from {r['target']}")
+    if r.get("failed_requests") is None:
+        failures.append("the publisher printed no request counts")
+    elif r["failed_requests"]:
+        failures.append(f"{r['failed_requests']} requests failed (the publisher gave up on them)")
+    if r["drill"] == "rolling-deploy":
+        if r.get("retried_requests"):
+            failures.append(f"{r['retried_requests']} requests needed a retry during the deploy")
+        if r.get("last_ack_time") is None or r["last_ack_time"] < r["heal_done_time"]:
+            failures.append("the load ended before the deploys did: part of the deploy ran without load")
     c = r["consistency"]
     if not (c["stats_invariant"] and c["unique_equals_rows"] and c["nodes_identical"]):
         failures.append(f"consistency: {c}")

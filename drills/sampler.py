@@ -1,16 +1,18 @@
-"""Samples every PostgreSQL node, Patroni and HAProxy's primary port every 200 ms.
+"""Samples every PostgreSQL node, Patroni, HAProxy's primary port and which balancers
+hold the VIP every 200 ms.
 
 Each node has its own probe loop, so a node that hangs (cut off, crashed) never
 delays the others; a probe result older than STALE seconds counts as unknown.
 """
 
 import socket
+import subprocess
 import threading
 import time
 
 import psycopg2
 
-from .cluster import NODE_TLS, PATRONI_PORT
+from .cluster import NODE_TLS, PATRONI_PORT, vip_check
 
 INTERVAL = 0.2
 STALE = 1.5
@@ -210,6 +212,49 @@ class DcsProbe(Probe):
         return holder if now - at <= STALE else None
 
 
+class VipProbe(threading.Thread):
+    """Whether one balancer's interface carries the VIP. A loop inside the container
+    prints it every INTERVAL (one long-lived exec, not one per sample); when the
+    container stops, the loop ends and the node holds nothing until it runs again."""
+
+    def __init__(self, cluster, name, stop_event):
+        super().__init__(daemon=True)
+        self.cluster, self.name, self.stop_event = cluster, name, stop_event
+        self.latest = None  # (holds: bool | None, time)
+        self.process = None
+
+    def run(self):
+        check = " ".join(vip_check(self.cluster.vip))
+        loop = f"while :; do {check} | grep -c inet; sleep {INTERVAL}; done"
+        while not self.stop_event.is_set():
+            self.process = subprocess.Popen(
+                ["docker", "exec", self.name, "sh", "-c", loop],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            for line in self.process.stdout:
+                self.latest = (line.strip() != "0", time.time())
+                if self.stop_event.is_set():
+                    break
+            self.process.kill()
+            self.process.wait()
+            if not self.stop_event.is_set():
+                running = self.cluster.container_running(self.name)
+                self.latest = (None if running else False, time.time())
+                self.stop_event.wait(INTERVAL)
+
+    def stop(self):
+        if self.process is not None:
+            self.process.kill()
+
+    def snapshot(self, now):
+        if self.latest is None:
+            return None
+        holds, at = self.latest
+        return holds if now - at <= STALE else None
+
+
 class Sampler(threading.Thread):
     def __init__(self, cluster, interval=INTERVAL):
         super().__init__(daemon=True)
@@ -219,15 +264,20 @@ class Sampler(threading.Thread):
         self._probes = {name: NodeProbe(cluster, name, self._stop_event) for name in cluster.nodes}
         self._haproxy = HaproxyProbe(cluster, self._stop_event)
         self._dcs = DcsProbe(cluster, self._stop_event)
+        # The VIP is read inside the containers: lab only.
+        watch_vip = cluster.vip and cluster.lab
+        self._vip = {name: VipProbe(cluster, name, self._stop_event) for name in cluster.balancers} if watch_vip else {}
 
     def stop(self):
         self._stop_event.set()
         self.join(10)
-        for probe in [*self._probes.values(), self._haproxy, self._dcs]:
+        for probe in self._vip.values():
+            probe.stop()
+        for probe in [*self._probes.values(), self._haproxy, self._dcs, *self._vip.values()]:
             probe.join(5)
 
     def run(self):
-        for probe in [*self._probes.values(), self._haproxy, self._dcs]:
+        for probe in [*self._probes.values(), self._haproxy, self._dcs, *self._vip.values()]:
             probe.start()
         while not self._stop_event.is_set():
             started = time.time()
@@ -240,6 +290,8 @@ class Sampler(threading.Thread):
                     "replica_api": {n: v.pop("replica_api") for n, v in nodes.items()},
                     "haproxy_primary": self._haproxy.snapshot(started),
                     "dcs_leader_key": self._dcs.snapshot(started),
+                    # {balancer: True/False, None when unknown}; empty without a VIP
+                    "vip": {name: probe.snapshot(started) for name, probe in self._vip.items()},
                 }
             )
             self._stop_event.wait(max(0.0, self.interval - (time.time() - started)))

@@ -17,6 +17,9 @@ DEFAULTS = {
     # GET /backups also reads the pgBackRest repository (through backup_info() on the
     # primary, which the pgbackrest role creates); False: WAL archiving only.
     "BACKUP_INFO": False,
+    # This node's number among the aggregators writing to one database (0 and up):
+    # counter shards of different nodes never collide.
+    "NODE_ID": 0,
     # Writer threads per process; each owns one connection.
     "WRITERS": 2,
     # Group commit: flush a batch at this many events ...

@@ -182,11 +182,21 @@ def write_batch(conn, batch, shard):
         submission.finish(unique.get(index, 0))
 
 
+SHARDS_PER_NODE = 1024
+
+
+def counter_shard(node_id, pid, writer):
+    """The counter row a writer updates: writers rarely share a hot row, and writers of
+    different nodes (whose process ids repeat) never share one."""
+    return node_id * SHARDS_PER_NODE + (pid * 8 + writer) % SHARDS_PER_NODE
+
+
 class IngestPool:
     def __init__(self, config):
         self._url = config["DATABASE_URL"]
         self._timeout = config["CONNECT_TIMEOUT"]
         self._writers = config["WRITERS"]
+        self._node_id = config["NODE_ID"]
         self._max_events = config["BATCH_MAX_EVENTS"]
         self._max_wait = config["BATCH_MAX_WAIT_MS"] / 1000.0
         self._deadline = config["RETRY_DEADLINE_SECONDS"]
@@ -198,8 +208,7 @@ class IngestPool:
 
     def start(self):
         for index in range(self._writers):
-            # Counter rows are sharded per writer so writers never share a hot row.
-            shard = (os.getpid() * 8 + index) % 1024
+            shard = counter_shard(self._node_id, os.getpid(), index)
             thread = threading.Thread(target=self._run, args=(shard,), name=f"writer-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)

@@ -38,6 +38,7 @@ def parse_args(argv=None):
     p.add_argument("--timeout", type=float, default=60, help="seconds per request")
     p.add_argument("--ack-log", help="file to write acknowledged events to (topic<TAB>event_id<TAB>ack time)")
     p.add_argument("--run-id", default=None, help="prefix of the event ids (default: random)")
+    p.add_argument("--stop-file", help="stop sending (and report) once this file exists")
     p.add_argument("--no-verify", action="store_true", help="skip the /stats check (other publishers running)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--token", default=os.environ.get("AGGREGATOR_PUBLISH_TOKEN"),
@@ -155,6 +156,8 @@ class Publisher:
             rng = random.Random(seed)
             client = Client(self.args.url, self.args.timeout, self.args.token, self.args.cacert)
             while True:
+                if self.args.stop_file and os.path.exists(self.args.stop_file):
+                    return
                 with cursor_lock:
                     item = next(cursor, None)
                 if item is None:

@@ -132,3 +132,23 @@ def test_writers_replace_connections_the_server_kills_without_exhausting_their_p
         sql("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = 'aggregator'")
     assert pool.submit([row("k", "last")], timeout=30) == (1, 0)
     assert sql("SELECT count(*) FROM events WHERE topic = 'k'")[0][0] == 6
+
+
+def test_aggregators_on_different_nodes_never_share_a_counter_shard(make_app, sql):
+    """Process ids repeat across nodes: two pools of the same process stand for two
+    nodes' workers with one pid. Their counter rows stay apart and the totals exact."""
+    pools = [IngestPool(make_app(NODE_ID=node).config) for node in (0, 1)]
+    for pool in pools:
+        pool.start()
+    try:
+        with ThreadPoolExecutor(16) as executor:
+            futures = [executor.submit(pools[i % 2].submit, [row("n", str(i))], 30) for i in range(200)]
+            assert [f.result() for f in futures] == [(1, 0)] * 200
+    finally:
+        for pool in pools:
+            pool.close()
+    shards = {
+        node: {s for (s,) in sql(f"SELECT shard FROM counter_shards WHERE shard / 1024 = {node}")} for node in (0, 1)
+    }
+    assert shards[0] and shards[1], f"expected counter rows from both nodes, found {shards}"
+    assert sql("SELECT sum(received), sum(unique_processed) FROM counter_shards") == [(200, 200)]

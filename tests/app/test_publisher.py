@@ -130,3 +130,16 @@ def test_publisher_refuses_a_server_its_ca_did_not_sign(served_https, capsys):
     url, _ = served_https
     with pytest.raises(ssl.SSLCertVerificationError):
         publish_over_https(url, [])  # the /stats check before sending fails verification
+
+
+def test_publisher_stops_when_its_stop_file_appears(served, tmp_path, capsys):
+    """An open-ended load (a drill that ends when its heal does) stops at the stop file
+    and still reports what it sent: 1 s of a 10 s load."""
+    stop = tmp_path / "stop"
+    threading.Timer(1.0, stop.touch).start()
+    args = ["--url", served, "--events", "2000", "--rate", "200", "--batch-size", "10", "--token", TOKEN]
+    code = publisher.main([*args, "--stop-file", str(stop), "--no-verify"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    elapsed = float(out.split(" events (")[1].split(" in ")[1].split(" s")[0])
+    assert elapsed < 3, f"expected the publisher to stop about 1 s in, it ran {elapsed} s\n{out}"

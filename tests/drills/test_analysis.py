@@ -56,3 +56,31 @@ def test_sampling_gaps_and_stale_samples_are_reported():
     samples[1]["nodes"]["pg1"]["via"] = "stale"
     assert analysis.longest_sampling_gap(samples) == 2.8
     assert analysis.stale_samples(samples) == 1
+
+
+def vip_sample(t, **holds):
+    return {"t": t, "vip": holds}
+
+
+def test_vip_overlaps_are_stretches_of_samples_with_two_holders():
+    samples = [
+        vip_sample(0.0, app1=True, app2=False),
+        vip_sample(0.2, app1=True, app2=True),
+        vip_sample(0.4, app1=True, app2=True),
+        vip_sample(0.6, app1=False, app2=True),
+        vip_sample(0.8, app1=True, app2=True),
+        vip_sample(1.0, app1=None, app2=True),  # unknown is not holding
+    ]
+    assert analysis.vip_overlaps(samples) == [(0.2, 0.4), (0.8, 0.8)]
+    assert analysis.vip_overlaps([vip_sample(0, app1=True, app2=True), vip_sample(3, app1=True, app2=True)]) == [(0, 3)]
+
+
+def test_the_vip_moved_when_another_balancer_alone_holds_it():
+    samples = [
+        vip_sample(0.0, app1=True, app2=False),
+        vip_sample(1.0, app1=False, app2=False),
+        vip_sample(2.0, app1=True, app2=True),  # two holders is no move yet
+        vip_sample(3.0, app1=False, app2=True),
+    ]
+    assert analysis.vip_moved_after(samples, fault_time=0.5, old_holder="app1") == 2.5
+    assert analysis.vip_moved_after(samples[:3], fault_time=0.5, old_holder="app1") is None

@@ -8,7 +8,7 @@ the acknowledged-loss check runs against a real PostgreSQL.
 import psycopg2
 import pytest
 
-from drills import analysis
+from drills import analysis, runner
 from drills.faults import CrashPrimary
 from drills.runner import missing_acks, observe_effect, read_acks, verdict
 
@@ -53,6 +53,7 @@ def failover_samples():
 def result(samples, effect="container pg1 is not running", lost=0, expect_failover=True, heal_time=31):
     after, leader = analysis.time_to_new_leader(samples, 1, "pg1")
     return {
+        "drill": "crash-primary",
         "fault_time": 1,
         "heal_time": heal_time,
         "target": "pg1",
@@ -69,6 +70,11 @@ def result(samples, effect="container pg1 is not running", lost=0, expect_failov
         "split_brain_samples": len(analysis.split_brain_samples(samples)),
         "rejoin": {"node": "pg1", "streaming": True, "seconds": 5.0, "reinit": False},
         "consistency": {"stats_invariant": True, "unique_equals_rows": True, "nodes_identical": True},
+        "failed_requests": 0,
+        "retried_requests": 3,
+        "vip_two_holders_max_s": 0.0,
+        "moves_vip": None,
+        "vip_moved_after_s": None,
     }
 
 
@@ -154,3 +160,47 @@ def test_a_primary_still_writable_after_ttl_fails_dcs_quorum_loss():
 def test_failsafe_mode_lets_the_primary_keep_writing_through_dcs_quorum_loss():
     samples = [sample(0), sample(5), sample(30), sample(40)]
     assert verdict(quorum_loss_result(samples, limit=None)) == []
+
+
+def front_door_result(**changes):
+    r = result(
+        [sample(0), sample(5)], effect="container app1 is not running; the VIP is on app2", expect_failover=False
+    )
+    r.update(drill="crash-balancer", target="app1", rejoin=None, moves_vip=True, vip_moved_after_s=3.4)
+    r.update(changes)
+    return r
+
+
+def test_a_balancer_crash_whose_vip_moved_passes():
+    assert verdict(front_door_result()) == []
+
+
+def test_a_vip_that_never_moved_fails_a_front_door_drill():
+    assert verdict(front_door_result(vip_moved_after_s=None)) == ["the VIP did not move away from app1"]
+
+
+def test_two_vip_holders_for_over_two_seconds_fail_any_drill():
+    assert verdict(front_door_result(vip_two_holders_max_s=1.8)) == []
+    failures = verdict(result(failover_samples(), heal_time=31) | {"vip_two_holders_max_s": 2.4})
+    assert failures == ["two balancers held the VIP for 2.4 s (limit 2 s)"]
+
+
+def test_a_request_the_publisher_gave_up_on_fails_the_drill():
+    assert verdict(front_door_result(failed_requests=2)) == ["2 requests failed (the publisher gave up on them)"]
+    assert verdict(front_door_result(failed_requests=None)) == ["the publisher printed no request counts"]
+
+
+def test_a_rolling_deploy_must_retry_nothing_and_run_under_load():
+    deploy = front_door_result(drill="rolling-deploy", moves_vip=None, retried_requests=0)
+    deploy.update(heal_done_time=200.0, last_ack_time=230.0)
+    assert verdict(deploy) == []
+    assert verdict(deploy | {"retried_requests": 4}) == ["4 requests needed a retry during the deploy"]
+    assert verdict(deploy | {"last_ack_time": 150.0}) == [
+        "the load ended before the deploys did: part of the deploy ran without load"
+    ]
+
+
+def test_publisher_counts_are_read_from_its_summary():
+    out = "throughput: 200 events/s\nattempts: 812, retried requests: 7, failed requests: 1\n"
+    assert runner.publisher_counts(out) == {"retried_requests": 7, "failed_requests": 1}
+    assert runner.publisher_counts("Traceback") == {"retried_requests": None, "failed_requests": None}

@@ -18,6 +18,7 @@ PRODUCTION_SCENARIO = PRODUCTION_PATH | {
     "test_aggregator.py",
     "test_network_security.py",
     "test_zz_drills.py",
+    "test_leader_vip.py",
 }
 
 

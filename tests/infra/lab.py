@@ -15,6 +15,7 @@ import yaml
 
 from drills.cluster import run_sql
 from drills.polling import wait_until
+from drills.secrets import rendered
 from drills.secrets import secret as rendered_secret
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -31,19 +32,29 @@ TLS = {"sslmode": "verify-full", "sslrootcert": str(SECRETS / "pki" / "ca.crt")}
 PG_NODES = ["pg1", "pg2", "pg3"]
 ADDRESSES = {"pg1": "172.28.10.11", "pg2": "172.28.10.12", "pg3": "172.28.10.13"}
 APP_ADDRESS = "172.28.10.20"  # app1: HAProxy, the aggregator, a Consul client agent
+# Every application node of the lab (the scenario's inventory may have only app1).
+APP_ADDRESSES = {"app1": APP_ADDRESS, "app2": "172.28.10.21"}
 BACKUP_ADDRESS = "172.28.10.30"  # backup1: the pgBackRest repository (inventory/lab only)
 PGBACKREST_PORT = 8432
 
 
-def _has_group(name):
-    hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
-    return name in (hosts["all"].get("children") or {})
+def _group(name):
+    """The hosts of an inventory group (None when the inventory has no such group)."""
+    children = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"].get("children") or {}
+    return list((children[name] or {}).get("hosts") or {}) if name in children else None
 
 
 # The scenario's inventory has a backup group (inventory/lab does, the production path not).
-BACKUPS = _has_group("backup")
-BALANCER_HOST = "127.0.0.1"
-API = "https://127.0.0.1:8080"
+BACKUPS = _group("backup") is not None
+# The HAProxy nodes, and the VIPs the inventory sets: pgha_vip (keepalived, on a balancer)
+# and vip_manager_vip (vip-manager, on the Patroni leader); empty when not set.
+BALANCERS = _group("balancers")
+APP_NODES = {name: APP_ADDRESSES[name] for name in BALANCERS}
+_VARS = rendered(INVENTORY, BALANCERS[:1], "[pgha_vip | default(''), vip_manager_vip | default('')]")[BALANCERS[0]]
+VIP, LEADER_VIP = _VARS
+# Clients reach HAProxy and the API at the VIP; without one through app1's published ports.
+BALANCER_HOST = VIP or "127.0.0.1"
+API = f"https://{BALANCER_HOST}:8080"
 # The generated CA, as clients of the API, the REST API and PostgreSQL use it.
 CA_FILE = str(SECRETS / "pki" / "ca.crt")
 PRIMARY_PORT = 5000

@@ -2,8 +2,10 @@
 
 import uuid
 
+import pytest
 from lab import (
     ADDRESSES,
+    APP_NODES,
     BALANCER_HOST,
     PG_NODES,
     PRIMARY_PORT,
@@ -15,8 +17,9 @@ from lab import (
 )
 
 
-def test_haproxy_running_and_enabled():
-    assert_service_up("app1", "haproxy")
+@pytest.mark.parametrize("name", list(APP_NODES))
+def test_haproxy_running_and_enabled(name):
+    assert_service_up(name, "haproxy")
 
 
 def test_primary_port_reaches_the_leader():

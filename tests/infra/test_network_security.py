@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 from lab import (
     ADDRESSES,
-    APP_ADDRESS,
+    APP_NODES,
     BACKUP_ADDRESS,
     BACKUPS,
     BALANCER_HOST,
@@ -24,6 +24,7 @@ from lab import (
     PGBACKREST_PORT,
     PRIMARY_PORT,
     SECRETS,
+    VIP,
     connect,
     leader_name,
     node,
@@ -60,11 +61,15 @@ def expected_sockets(name):
         return {f"{a}:8008", f"{a}:5432", "127.0.0.1:5432"} | dcs_sockets(a, server=True) | ssh_sockets(a) | pgbackrest
     if name == "backup1":
         return {f"{BACKUP_ADDRESS}:{PGBACKREST_PORT}"}
-    app = {f"{APP_ADDRESS}:{port}" for port in (5000, 5001, 7000, 8080)} | {"127.0.0.1:8080"}
-    return app | dcs_sockets(APP_ADDRESS, server=False) | ssh_sockets(APP_ADDRESS)
+    a = APP_NODES[name]
+    # HAProxy (database ports, stats, liveness on loopback) and gunicorn (node and loopback).
+    app = {f"{a}:{port}" for port in (5000, 5001, 7000, 8080)} | {"127.0.0.1:8080", "127.0.0.1:8405"}
+    # With a VIP every balancer binds it (non-local bind) whether it holds it or not.
+    vip = {f"{VIP}:{port}" for port in (5000, 5001, 8080, 8405)} if VIP else set()
+    return app | vip | dcs_sockets(a, server=False) | ssh_sockets(a)
 
 
-@pytest.mark.parametrize("name", [*PG_NODES, "app1", *(["backup1"] if BACKUPS else [])])
+@pytest.mark.parametrize("name", [*PG_NODES, *APP_NODES, *(["backup1"] if BACKUPS else [])])
 def test_every_listening_socket_is_expected(name):
     out = node(name).check_output("ss -Hltn")
     listening = {line.split()[3] for line in out.splitlines()}

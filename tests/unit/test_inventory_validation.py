@@ -37,7 +37,8 @@ LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.execut
 
 def inventory(etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=None, drop_var=None, backup=()):
     hosts = {f"db{i}": {"node_address": f"10.0.0.{i}", **LOCAL} for i in range(1, max(etcd, postgres) + 1)}
-    hosts["lb1"] = {"node_address": "10.0.0.100", **LOCAL}
+    for i in range(1, max(balancers, 1) + 1):
+        hosts[f"lb{i}"] = {"node_address": f"10.0.0.{99 + i}", **LOCAL}
     for i, name in enumerate(backup):
         hosts.setdefault(name, {"node_address": f"10.0.0.{200 + i}", **LOCAL})
     if drop_address:
@@ -49,7 +50,7 @@ def inventory(etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=Non
             "children": {
                 "etcd": {"hosts": {f"db{i}": None for i in range(1, etcd + 1)}},
                 "postgres": {"hosts": {f"db{i}": None for i in range(1, postgres + 1)}},
-                "balancers": {"hosts": {"lb1": None} if balancers else {}},
+                "balancers": {"hosts": {f"lb{i}": None for i in range(1, balancers + 1)}},
                 "aggregator": {"hosts": {"lb1": None}},
                 **({"backup": {"hosts": dict.fromkeys(backup)}} if backup else {}),
             },
@@ -91,6 +92,11 @@ def test_a_backup_group_with_a_passphrase_passes(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:]
 
 
+def test_two_balancers_with_a_vip_pass(tmp_path):
+    result = run_validate(tmp_path, inventory(balancers=2, extra_vars={"pgha_vip": "10.0.0.150"}))
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
 def test_a_consul_inventory_needs_no_etcd_group(tmp_path):
     # The production example on Consul has consul_servers and no etcd group.
     inv = inventory(extra_vars=CONSUL)
@@ -101,6 +107,8 @@ def test_a_consul_inventory_needs_no_etcd_group(tmp_path):
 
 
 BACKUP = {"pgbackrest_cipher_pass": "c" * 48}
+VIP_UNUSABLE = "pgha_vip (keepalived_vip) must be an unused IPv4 address"
+
 ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
 
 
@@ -148,6 +156,12 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
         (inventory(backup=["bk1", "bk2"], extra_vars=BACKUP), ONE_REPOSITORY),
         (inventory(backup=["db1"], extra_vars=BACKUP), ONE_REPOSITORY),
         (inventory(backup=["bk1"]), "pgbackrest_cipher_pass must be set to at least 20 characters"),
+        (inventory(extra_vars={"vip_manager_vip": "10.0.0.150"}), "vip_manager_vip is set but Patroni"),
+        (inventory(extra_vars={**CONSUL, "vip_manager_vip": "10.0.0.150"}), "consul_acl_vip_manager_token must be set"),
+        (inventory(balancers=2), "but pgha_vip is not set"),
+        (inventory(balancers=2, extra_vars={"pgha_vip": "10.0.0.101"}), VIP_UNUSABLE),
+        (inventory(balancers=2, extra_vars={"pgha_vip": "192.168.7.5"}), VIP_UNUSABLE),
+        (inventory(balancers=2, extra_vars={"pgha_vip": "10.0.0.150", "keepalived_virtual_router_id": 300}), "1-255"),
     ],
     ids=[
         "two-etcd",
@@ -176,6 +190,12 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
         "two-backup-hosts",
         "backup-on-a-database-node",
         "no-repository-passphrase",
+        "vip-manager-on-etcd3",
+        "vip-manager-without-its-token",
+        "two-balancers-without-vip",
+        "vip-is-a-balancer-address",
+        "vip-outside-the-subnet",
+        "vrrp-router-id-out-of-range",
     ],
 )
 def test_bad_inventory_fails_with_a_clear_message(tmp_path, inv, message):

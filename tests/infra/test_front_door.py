@@ -1,0 +1,87 @@
+"""The front door: keepalived keeps the VIP on exactly one balancer, HAProxy on it
+routes the database ports and balances the API across every aggregator."""
+
+import http.client
+import json
+import ssl
+
+import pytest
+from lab import (
+    ADDRESSES,
+    APP_NODES,
+    CA_FILE,
+    PRIMARY_PORT,
+    REPLICA_PORT,
+    VIP,
+    assert_service_up,
+    leader_name,
+    node,
+    query,
+    secret,
+    wait_for,
+)
+
+pytestmark = pytest.mark.skipif(not VIP, reason="the scenario's inventory sets no pgha_vip")
+
+
+def holders():
+    return [name for name in APP_NODES if node(name).run(f"ip -4 -o addr show to {VIP}/32").stdout.strip()]
+
+
+@pytest.mark.parametrize("name", list(APP_NODES))
+def test_keepalived_runs_on_every_balancer(name):
+    assert_service_up(name, "keepalived")
+
+
+def test_exactly_one_balancer_holds_the_vip():
+    assert len(holders()) == 1, f"expected one VIP holder, found {holders()}"
+
+
+def test_the_vip_primary_port_reaches_the_leader_and_the_replica_port_a_replica():
+    leader = leader_name()
+    primary = query(VIP, PRIMARY_PORT, "SELECT host(inet_server_addr()), pg_is_in_recovery()")
+    assert primary == [(ADDRESSES[leader], False)], (
+        f"port {PRIMARY_PORT} on the VIP: expected {leader}, found {primary}"
+    )
+    replica = query(VIP, REPLICA_PORT, "SELECT host(inet_server_addr()), pg_is_in_recovery()")
+    assert replica[0][1] is True and replica[0][0] != ADDRESSES[leader], f"port {REPLICA_PORT}: found {replica}"
+
+
+def api_server_up(name):
+    """Whether the VIP holder's HAProxy sends API requests to `name` again."""
+    stat = node(holders()[0]).check_output("haproxy-admin 'show stat'")
+    return any(line.startswith(f"aggregators,{name},") and ",UP," in line for line in stat.splitlines())
+
+
+def served_by(requests=20):
+    """Which aggregator answered each of `requests` GET /stats on the VIP (new
+    connections, so HAProxy chooses each time)."""
+    context = ssl.create_default_context(cafile=CA_FILE)
+    servers = []
+    for _ in range(requests):
+        conn = http.client.HTTPSConnection(VIP, 8080, timeout=10, context=context)
+        conn.request("GET", "/stats", headers={"Authorization": f"Bearer {secret('aggregator_read_token')}"})
+        response = conn.getresponse()
+        assert response.status == 200, response.read()
+        json.loads(response.read())
+        servers.append(response.getheader("X-Served-By"))
+        conn.close()
+    return servers
+
+
+def test_api_requests_on_the_vip_are_served_by_every_aggregator():
+    servers = served_by()
+    assert set(servers) == set(APP_NODES), f"expected answers from {sorted(APP_NODES)}, found {servers}"
+
+
+def test_a_stopped_aggregator_is_taken_out_and_requests_still_succeed():
+    """HAProxy's /ready check takes a stopped aggregator out; every request is answered
+    by the other one meanwhile (a refused connection is retried elsewhere)."""
+    stopped = next(iter(APP_NODES))
+    node(stopped).run("systemctl stop aggregator")
+    try:
+        servers = served_by(10)
+    finally:
+        node(stopped).run("systemctl start aggregator")
+        assert wait_for(lambda: api_server_up(stopped), 60), f"{stopped} did not pass HAProxy's checks again"
+    assert stopped not in servers and len(servers) == 10, f"with {stopped} stopped, served by {servers}"
