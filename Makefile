@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PGHA_SECRETS_DIR ?= $(CURDIR)/inventory/lab/.secrets
 
-.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit molecule molecule-consul test bench drill
+.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit molecule molecule-consul test bench bench-front-door drill
 
 help:
 	@echo "make lab          build and start the container lab and run site.yml"
@@ -15,6 +15,7 @@ help:
 	@echo "make lab-destroy  remove the lab containers, network and volumes"
 	@echo "make switchover   planned switchover through Patroni"
 	@echo "make bench        ingest benchmark against its direct-write ceiling"
+	@echo "make bench-front-door   throughput through the lab's VIP, two aggregators against one"
 	@echo "make drill DRILL=crash-primary [RUNS=3] [SYNC_OFF=1]   failover drill (DRILL=all for every one)"
 
 venv: $(STAMP)
@@ -75,6 +76,11 @@ test:
 bench: venv
 	command -v wrk >/dev/null || apt-get install -y -q wrk
 	python bench/ingest.py
+
+# Through the VIP of a running `make lab`: every aggregator against one, same run.
+bench-front-door: venv
+	command -v wrk >/dev/null || apt-get install -y -q wrk
+	python bench/front_door.py
 
 DRILL ?= all
 RUNS ?= 1

@@ -53,19 +53,22 @@ REFERENCE_EVENTS_PER_SECOND = 168
 
 @dataclass
 class Endpoint:
-    """The app on loopback: plain HTTP, or HTTPS verified against `context`'s CA."""
+    """The app: plain HTTP, or HTTPS verified against `context`'s CA; on loopback with
+    this run's token unless told otherwise (the lab's VIP and its write token)."""
 
     port: int
     context: ssl.SSLContext | None = None
+    host: str = "127.0.0.1"
+    token: str = TOKEN
 
     @property
     def url(self):
-        return f"{'https' if self.context else 'http'}://127.0.0.1:{self.port}"
+        return f"{'https' if self.context else 'http'}://{self.host}:{self.port}"
 
     def connection(self, timeout):
         if self.context:
-            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.context)
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
 
 def make_events(n, tag):
@@ -168,7 +171,8 @@ def post_bodies(endpoint, bodies, concurrency):
                 body = next(cursor, None)
             if body is None:
                 break
-            conn.request("POST", "/publish", body=body, headers={"Content-Type": "application/json", **AUTH})
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {endpoint.token}"}
+            conn.request("POST", "/publish", body=body, headers=headers)
             response = conn.getresponse()
             response.read()
             if response.status != 202:
@@ -235,7 +239,7 @@ async def _fixed_rate(port, rate, seconds, connections):
 def wrk_single(endpoint, seconds, connections, path="/publish"):
     script = ["-s", os.path.join(HERE, "single_event.lua")] if path == "/publish" else []
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *script]
-    command += [f"{endpoint.url}{path}", "--", uuid.uuid4().hex[:8], TOKEN]
+    command += [f"{endpoint.url}{path}", "--", uuid.uuid4().hex[:8], endpoint.token]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

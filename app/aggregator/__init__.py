@@ -3,7 +3,7 @@
 from flask import Flask
 
 from . import config as settings
-from . import errors
+from . import errors, metrics
 from .runtime import Runtime
 
 
@@ -13,6 +13,11 @@ def create_app(config=None):
     settings.load(app, config)
     app.extensions["aggregator"] = Runtime(app.config)
     errors.register(app)
+
+    @app.after_request
+    def count_response(response):
+        metrics.RESPONSES.labels(code=f"{response.status_code // 100}xx").inc()
+        return response
 
     from .api import backups, events, health, openapi, publish, replication, stats
 

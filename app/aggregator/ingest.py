@@ -126,6 +126,7 @@ class BatchQueue:
                 raise QueueFull
             self._items.append(submission)
             self._events += size
+            metrics.QUEUE_DEPTH.inc(size)
             self._cond.notify()
 
     def take(self, max_events, max_wait):
@@ -147,6 +148,7 @@ class BatchQueue:
                 batch.append(submission)
                 count += len(submission)
             self._events -= count
+            metrics.QUEUE_DEPTH.dec(count)
             if self._items:
                 self._cond.notify()
             return batch
@@ -204,7 +206,7 @@ class IngestPool:
         # One connection per writer, held while it works and replaced when it breaks.
         self._connections = db.pool(self._url, self._writers, self._timeout)
         self._threads = []
-        metrics.QUEUE_DEPTH.set_function(lambda: self.queue.depth)
+        metrics.QUEUE_CAPACITY.set(config["QUEUE_MAX_EVENTS"])
 
     def start(self):
         for index in range(self._writers):

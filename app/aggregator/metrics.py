@@ -1,6 +1,24 @@
-"""Prometheus collectors (per process; each gunicorn worker exposes its own)."""
+"""Prometheus collectors, correct across gunicorn workers.
 
-from prometheus_client import Counter, Gauge, Histogram
+With PROMETHEUS_MULTIPROC_DIR set (the deployed service sets it), every worker writes
+its samples to files there (prometheus_client's multiprocess mode) and one scrape of
+any worker returns the node's totals; gunicorn's child_exit hook (gunicorn_conf.py)
+drops the gauges of a worker that exited. Without it, the process's own samples.
+"""
+
+import os
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+
+
+def registry():
+    """The registry a scrape reads: every worker's files, or this process."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged)
+    return merged
+
 
 RECEIVED = Counter("aggregator_events_received", "Events accepted for ingestion")
 UNIQUE = Counter("aggregator_events_unique", "Events stored (first time seen)")
@@ -16,7 +34,12 @@ COMMIT_SECONDS = Histogram(
     "Time to write and commit one batch",
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
 )
-QUEUE_DEPTH = Gauge("aggregator_queue_events", "Events waiting for a writer")
+# Summed over the live workers: the node's queued events and its queue capacity.
+QUEUE_DEPTH = Gauge("aggregator_queue_events", "Events waiting for a writer", multiprocess_mode="livesum")
+QUEUE_CAPACITY = Gauge(
+    "aggregator_queue_capacity_events", "Events the queues hold before publish answers 503", multiprocess_mode="livesum"
+)
 DB_ERRORS = Counter("aggregator_database_errors", "Database errors seen by writers")
 RETRIES = Counter("aggregator_batch_retries", "Batch write retries")
 REJECTED = Counter("aggregator_requests_rejected", "Publish requests answered 4xx or 503", ["reason"])
+RESPONSES = Counter("aggregator_http_responses", "HTTP responses by status class", ["code"])

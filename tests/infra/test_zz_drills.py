@@ -11,8 +11,9 @@ from drills.cluster import Cluster
 from drills.restore import OperatorError
 from drills.runner import Drill
 
-# Write-downtime targets (printed). On Consul the DCS drill runs instead of switchover.
-TARGETS = {"switchover": 5, "crash-primary": 30, "isolate-primary": 35}
+# Write-downtime targets (printed). On Consul the DCS drill runs instead of switchover;
+# the front-door drills need the VIP over two balancers (the default scenario).
+TARGETS = {"switchover": 5, "crash-primary": 30, "isolate-primary": 35, "crash-balancer": 5, "rolling-deploy": 1}
 if DCS == "consul":
     TARGETS = {"crash-primary": 30, "isolate-primary": 35, "dcs-quorum-loss": 60}
 

@@ -3,7 +3,7 @@
 from flask import Blueprint, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .. import auth
+from .. import auth, metrics
 from ..db import RETRYABLE
 from . import json_response, runtime
 
@@ -32,4 +32,4 @@ def ready():
 @bp.get("/metrics")
 def prometheus_metrics():
     auth.check("metrics")
-    return current_app.response_class(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    return current_app.response_class(generate_latest(metrics.registry()), mimetype=CONTENT_TYPE_LATEST)

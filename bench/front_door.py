@@ -1,0 +1,123 @@
+"""Throughput through the lab's front door: the VIP, HAProxy and every aggregator.
+
+    python bench/front_door.py            (make bench-front-door, on a running `make lab`)
+
+Measures in the same run, alternating for --rounds rounds:
+  1. batched publish (500 events per request, 8 clients) through the VIP;
+  2. single-event publish (one event per request, wrk) through the VIP;
+each with every aggregator in HAProxy's API backend, then with one (the others put in
+maintenance on every balancer, and back after), and prints the two-to-one ratio.
+Then the reference design's publisher run through the VIP: 20,000 events, 30 %
+duplicates, stats checked, against the reference's 168 events/s.
+"""
+
+import argparse
+import contextlib
+import os
+import pathlib
+import subprocess
+import sys
+import uuid
+from statistics import median
+
+import orjson
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from ingest import REFERENCE_EVENTS_PER_SECOND, Endpoint, make_events, post_bodies, wrk_single  # noqa: E402
+
+from drills.cluster import API_PORT, Cluster  # noqa: E402
+from drills.polling import wait_until  # noqa: E402
+
+
+def set_servers(cluster, servers, state):
+    """Every balancer's HAProxy puts `servers` in `state` (maint or ready)."""
+    for balancer in cluster.balancers:
+        for server in servers:
+            cluster.exec(balancer, "haproxy-admin", f"set server aggregators/{server} state {state}")
+
+
+@contextlib.contextmanager
+def only(cluster, kept):
+    """The API backend with `kept` alone; every aggregator back (and UP) afterwards."""
+    others = [name for name in cluster.aggregators if name != kept]
+    set_servers(cluster, others, "maint")
+    try:
+        yield
+    finally:
+        set_servers(cluster, others, "ready")
+        holder = cluster.vip_holders()[0]
+        up = lambda: all(v.startswith("UP") for v in cluster.api_servers(holder).values())  # noqa: E731
+        if not wait_until(up, 60):
+            raise RuntimeError(f"the aggregators did not all come back: {cluster.api_servers(holder)}")
+
+
+def measure(endpoint, events, seconds):
+    bodies = [orjson.dumps(events[i : i + 500]) for i in range(0, len(events), 500)]
+    elapsed, failures = post_bodies(endpoint, bodies, 8)
+    rps, non2xx, p99 = wrk_single(endpoint, seconds, 64)
+    return {
+        "batched": len(events) / elapsed,
+        "batched_failed": len(failures),
+        "single": rps,
+        "single_non2xx": non2xx,
+        "single_p99": p99,
+    }
+
+
+def reference_run(cluster):
+    """The reference design's publisher run (20,000 events, 30 % duplicates) through the VIP."""
+    env = dict(
+        os.environ,
+        AGGREGATOR_PUBLISH_TOKEN=cluster.api_token("write"),
+        AGGREGATOR_READ_TOKEN=cluster.api_token("read"),
+        AGGREGATOR_CA_FILE=cluster.ca_file,
+    )
+    command = [sys.executable, "-m", "aggregator.publisher", "--url", cluster.api_url, "--events", "20000"]
+    return subprocess.run(command, capture_output=True, text=True, env=env).stdout
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inventory", default=str(HERE.parent / "inventory" / "lab"))
+    parser.add_argument("--events", type=int, default=100_000, help="events per batched run")
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each single-event run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating two / one aggregator rounds")
+    args = parser.parse_args()
+
+    cluster = Cluster.from_inventory(args.inventory)
+    if not cluster.vip or len(cluster.aggregators) < 2:
+        sys.exit("bench/front_door.py needs pgha_vip and two aggregators (make lab)")
+    endpoint = Endpoint(API_PORT, cluster.tls_context(), host=cluster.vip, token=cluster.api_token("write"))
+    print(f"front door {endpoint.url}: aggregators {', '.join(cluster.aggregators)}; VIP on {cluster.vip_holders()}")
+    figures = {"all": [], "one": []}
+    for number in range(1, args.rounds + 1):
+        for label in ("all", "one"):
+            events = make_events(args.events, f"vip-{label}-{uuid.uuid4().hex[:6]}")
+            with only(cluster, cluster.aggregators[0]) if label == "one" else contextlib.nullcontext():
+                result = measure(endpoint, events, args.seconds)
+            figures[label].append(result)
+            print(
+                f"round {number} {label:>3} aggregators: batched {result['batched']:,.0f} events/s "
+                f"({result['batched_failed']} failed requests), single {result['single']:,.0f} events/s "
+                f"({result['single_non2xx']} non-2xx, p99 {result['single_p99']})",
+                flush=True,
+            )
+    for kind in ("batched", "single"):
+        two, one = median(r[kind] for r in figures["all"]), median(r[kind] for r in figures["one"])
+        count = len(cluster.aggregators)
+        print(f"{kind} publish median: {two:,.0f} events/s with {count} aggregators, {one:,.0f} with one")
+        print(f"{kind} publish ratio, {count} aggregators to one: {two / one:.2f}")
+    out = reference_run(cluster)
+    print("reference run (20,000 events, 30 % duplicates) through the VIP:")
+    print("\n".join("  " + line for line in out.splitlines()))
+    rate = next((float(line.split()[1]) for line in out.splitlines() if line.startswith("throughput:")), 0.0)
+    ratio = rate / REFERENCE_EVENTS_PER_SECOND
+    print(f"reference run: {rate:,.0f} events/s, {ratio:.1f}x the reference's {REFERENCE_EVENTS_PER_SECOND} events/s")
+    return 0 if "result: OK" in out else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""/metrics under gunicorn with several workers: one scrape gives the node's totals."""
+
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import TOKEN, TOKENS
+from pgserver import free_port
+
+WORKERS = 3
+
+
+def call(port, method, path, body=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Connection": "close"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def workers(database_url, tmp_path):
+    """The app as deployed: gevent workers, the multiprocess folder, the child_exit hook."""
+    port = free_port()
+    env = dict(os.environ, AGGREGATOR_DATABASE_URL=database_url, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    env.update({f"AGGREGATOR_{key}": ",".join(value) for key, value in TOKENS.items()})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class", "gevent"]
+        + ["--config", "python:aggregator.gunicorn_conf", "--bind", f"127.0.0.1:{port}", "aggregator:create_app()"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if call(port, "GET", "/ready")[0] == 200:
+                break
+        except OSError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read().decode()
+        time.sleep(0.1)
+    yield port, tmp_path
+    process.terminate()
+    process.wait(30)
+
+
+def sample(text, name):
+    found = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else None
+
+
+def test_one_scrape_counts_every_worker(workers):
+    port, folder = workers
+    with ThreadPoolExecutor(24) as pool:
+        statuses = list(pool.map(lambda i: call(port, "POST", "/publish", {"event_id": f"m-{i}"})[0], range(300)))
+    assert statuses == [202] * 300
+    # Each worker that served a request left its own file: the load was spread.
+    writers = {path.name.split("_")[-1] for path in folder.glob("counter_*.db")}
+    assert len(writers) > 1, f"expected several workers to serve, found files for {writers}"
+    for _ in range(WORKERS * 2):  # whichever worker answers, the totals are the node's
+        text = call(port, "GET", "/metrics")[1]
+        assert sample(text, "aggregator_events_received_total") == 300, text[:2000]
+        assert sample(text, "aggregator_events_unique_total") == 300
+        assert sample(text, 'aggregator_http_responses_total{code="2xx"}') >= 300
+    assert sample(text, "aggregator_queue_events") == 0
+    # Capacity of the queues that exist (a worker builds its pool on its first publish).
+    capacity = sample(text, "aggregator_queue_capacity_events")
+    assert capacity in {n * 100_000 for n in range(2, WORKERS + 1)}, capacity
