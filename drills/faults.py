@@ -75,18 +75,40 @@ class Switchover(Fault):
         return f"Patroni reports {leader} as leader instead of {node}" if leader not in (None, node) else None
 
 
-class StopPatroni(Fault):
-    name, hold = "stop-patroni", 10
+class UnitStop:
+    """Stop a systemd unit on the target, start it again at the heal."""
+
+    unit = ""
 
     def inject(self, cluster, node, before):
-        cluster.exec(node, "systemctl", "stop", "patroni")
+        cluster.exec(node, "systemctl", "stop", self.unit)
 
-    def effect(self, cluster, node, before):
-        state, _ = cluster.unit_state(node, "patroni")
-        return f"patroni.service on {node} is {state}" if state in ("inactive", "failed") else None
+    def stopped(self, cluster, node):
+        state, _ = cluster.unit_state(node, self.unit)
+        return f"{self.unit}.service on {node} is {state}" if state in ("inactive", "failed") else None
 
     def heal(self, cluster, node):
-        cluster.exec(node, "systemctl", "start", "patroni")
+        cluster.exec(node, "systemctl", "start", self.unit)
+
+
+class ContainerCrash:
+    """docker kill the target, docker start it at the heal."""
+
+    def inject(self, cluster, node, before):
+        cluster.docker("kill", node)
+
+    def stopped(self, cluster, node):
+        return None if cluster.container_running(node) else f"container {node} is not running"
+
+    def heal(self, cluster, node):
+        cluster.docker("start", node)
+
+
+class StopPatroni(UnitStop, Fault):
+    name, hold, unit = "stop-patroni", 10, "patroni"
+
+    def effect(self, cluster, node, before):
+        return self.stopped(cluster, node)
 
 
 class KillPostgres(Fault):
@@ -105,17 +127,11 @@ class KillPostgres(Fault):
         return f"postmaster {before} on {node} is gone" if gone else None
 
 
-class CrashPrimary(LeaderLoss):
+class CrashPrimary(ContainerCrash, LeaderLoss):
     name, hold = "crash-primary", 30
 
-    def inject(self, cluster, node, before):
-        cluster.docker("kill", node)
-
     def effect(self, cluster, node, before):
-        return None if cluster.container_running(node) else f"container {node} is not running"
-
-    def heal(self, cluster, node):
-        cluster.docker("start", node)
+        return self.stopped(cluster, node)
 
 
 class IsolatePrimary(LeaderLoss):
@@ -237,40 +253,18 @@ class FrontDoorFault(Fault):
         return holders[0]
 
     def effect(self, cluster, node, before):
-        holders = cluster.vip_holders()
-        if self.broken(cluster, node) and holders and node not in holders:
-            return f"{self.broken(cluster, node)}; the VIP is on {', '.join(holders)}"
+        stopped, holders = self.stopped(cluster, node), cluster.vip_holders()
+        if stopped and holders and node not in holders:
+            return f"{stopped}; the VIP is on {', '.join(holders)}"
         return None
 
-    def broken(self, cluster, node):
-        raise NotImplementedError
 
-
-class CrashBalancer(FrontDoorFault):
+class CrashBalancer(ContainerCrash, FrontDoorFault):
     name, hold = "crash-balancer", 20
 
-    def inject(self, cluster, node, before):
-        cluster.docker("kill", node)
 
-    def broken(self, cluster, node):
-        return None if cluster.container_running(node) else f"container {node} is not running"
-
-    def heal(self, cluster, node):
-        cluster.docker("start", node)
-
-
-class StopHaproxy(FrontDoorFault):
-    name, hold = "stop-haproxy", 15
-
-    def inject(self, cluster, node, before):
-        cluster.exec(node, "systemctl", "stop", "haproxy")
-
-    def broken(self, cluster, node):
-        state, _ = cluster.unit_state(node, "haproxy")
-        return f"haproxy.service on {node} is {state}" if state in ("inactive", "failed") else None
-
-    def heal(self, cluster, node):
-        cluster.exec(node, "systemctl", "start", "haproxy")
+class StopHaproxy(UnitStop, FrontDoorFault):
+    name, hold, unit = "stop-haproxy", 15, "haproxy"
 
 
 class RollingDeploy(Fault):

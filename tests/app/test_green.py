@@ -1,8 +1,6 @@
 """Cooperative database I/O under gunicorn's gevent workers (the deployed worker class)."""
 
-import http.client
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -11,11 +9,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import gunicorn_app
 import psycopg2
 import pytest
 from aggregator import green
-from conftest import TOKEN, TOKENS
-from pgserver import free_port
 from psycopg2 import extensions
 
 
@@ -25,44 +22,19 @@ def test_install_changes_nothing_outside_gevent():
 
 
 def request(port, method, path, body=None, timeout=30):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"null")
-    finally:
-        conn.close()
+    """(status, parsed JSON body) of one request."""
+    status, text = gunicorn_app.request(port, method, path, body, timeout)
+    return status, json.loads(text or "null")
 
 
 @pytest.fixture
 def gevent_app(database_url):
     """The app under gunicorn with ONE gevent worker: any blocking wait stalls it all."""
-    port = free_port()
-    env = dict(os.environ, AGGREGATOR_DATABASE_URL=database_url, AGGREGATOR_AUTO_MIGRATE="false")
-    env.update({f"AGGREGATOR_{key}": ",".join(value) for key, value in TOKENS.items()})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "gevent"]
-        + ["--bind", f"127.0.0.1:{port}", "--graceful-timeout", "20", "aggregator:create_app()"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    port, process = gunicorn_app.start(
+        database_url, "--workers", "1", "--graceful-timeout", "20", env={"AGGREGATOR_AUTO_MIGRATE": "false"}
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if request(port, "GET", "/ready", timeout=2)[0] == 200:
-                break
-        except OSError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read().decode()
-        time.sleep(0.1)
     yield port, process
-    if process.poll() is None:
-        process.terminate()
-        process.wait(30)
+    gunicorn_app.stop(process)
 
 
 def test_a_query_waiting_on_a_lock_does_not_stall_the_worker(gevent_app, database_url):

@@ -1,59 +1,28 @@
 """/metrics under gunicorn with several workers: one scrape gives the node's totals."""
 
-import http.client
-import json
-import os
 import re
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
+import gunicorn_app
 import pytest
-from conftest import TOKEN, TOKENS
-from pgserver import free_port
 
 WORKERS = 3
 
 
 def call(port, method, path, body=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        headers = {"Authorization": f"Bearer {TOKEN}", "Connection": "close"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-        response = conn.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        conn.close()
+    return gunicorn_app.request(port, method, path, body, close=True)
 
 
 @pytest.fixture
 def workers(database_url, tmp_path):
     """The app as deployed: gevent workers, the multiprocess folder, the child_exit hook."""
-    port = free_port()
-    env = dict(os.environ, AGGREGATOR_DATABASE_URL=database_url, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
-    env.update({f"AGGREGATOR_{key}": ",".join(value) for key, value in TOKENS.items()})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class", "gevent"]
-        + ["--config", "python:aggregator.gunicorn_conf", "--bind", f"127.0.0.1:{port}", "aggregator:create_app()"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    port, process = gunicorn_app.start(
+        database_url,
+        *("--workers", str(WORKERS), "--config", "python:aggregator.gunicorn_conf"),
+        env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if call(port, "GET", "/ready")[0] == 200:
-                break
-        except OSError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read().decode()
-        time.sleep(0.1)
     yield port, tmp_path
-    process.terminate()
-    process.wait(30)
+    gunicorn_app.stop(process)
 
 
 def sample(text, name):
