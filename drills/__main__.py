@@ -40,12 +40,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.drill in RESTORE_DRILLS:
         return run_restore_drill(RESTORE_DRILLS[args.drill], Cluster.from_inventory(args.inventory), args)
-    names = list(CATALOGUE) if args.drill == "all" else [args.drill]
-    for name in names:
-        if name not in CATALOGUE:
-            parser.error(f"unknown drill {name!r}; choose from {', '.join([*CATALOGUE, *RESTORE_DRILLS])} or all")
+    if args.drill != "all" and args.drill not in CATALOGUE:
+        parser.error(f"unknown drill {args.drill!r}; choose from {', '.join([*CATALOGUE, *RESTORE_DRILLS])} or all")
 
     cluster = Cluster.from_inventory(args.inventory)
+    # all: the VIP drills only where the inventory has a VIP to move.
+    names = [n for n in CATALOGUE if cluster.vip or not CATALOGUE[n].moves_vip] if args.drill == "all" else [args.drill]
     if args.sync_off:
         set_synchronous_mode(cluster, False)
     results = []
