@@ -34,8 +34,10 @@ WITH input AS (
             AS (topic text, event_id text, "timestamp" timestamptz, source text, payload jsonb)
     ) WITH ORDINALITY AS r(topic, event_id, ts, source, payload, position)
 ), inserted AS (
+    -- In key order: concurrent batches that share keys then take their locks in one
+    -- order and wait for each other instead of deadlocking (a 1 s stall and a retry).
     INSERT INTO events (topic, event_id, ts, source, payload)
-    SELECT topic, event_id, ts, source, payload FROM input
+    SELECT topic, event_id, ts, source, payload FROM input ORDER BY topic, event_id
     ON CONFLICT (topic, event_id) DO NOTHING
     RETURNING topic, event_id
 ), per_topic AS (

@@ -152,3 +152,31 @@ def test_aggregators_on_different_nodes_never_share_a_counter_shard(make_app, sq
     }
     assert shards[0] and shards[1], f"expected counter rows from both nodes, found {shards}"
     assert sql("SELECT sum(received), sum(unique_processed) FROM counter_shards") == [(200, 200)]
+
+
+def test_concurrent_batches_sharing_keys_in_opposite_orders_do_not_deadlock(database_url, sql):
+    """Two writers insert the same 3,000 keys, one ascending, one descending, at once:
+    they wait for each other (the second stores nothing new) and neither deadlocks."""
+    keys = [row("d", f"{i:05d}") for i in range(3000)]
+    batches = [[Submission(keys)], [Submission(list(reversed(keys)))]]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def write(index):
+        conn = psycopg2.connect(database_url)
+        try:
+            barrier.wait()
+            write_batch(conn, batches[index], shard=index)
+        except psycopg2.Error as exc:
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, f"expected both batches to commit, found {errors}"
+    assert sql("SELECT count(*) FROM events") == [(3000,)]
+    assert sorted(b[0].unique for b in batches) == [0, 3000]
