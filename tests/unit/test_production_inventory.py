@@ -23,8 +23,10 @@ LAB_NAME = {
     "lb1.example.internal": "app1",
 }
 # What the lab may set besides names and addresses (PostgreSQL source, lab network,
-# where the lab keeps its generated files and SSH key).
+# where the lab keeps its generated files and SSH key, and the leader VIP the example
+# shows commented: the production path is where the vip-manager variant runs).
 ALLOWED_OVERRIDES = {
+    "vip_manager_vip",
     "postgresql_use_pgdg",
     "postgresql_version",
     "patroni_allowed_networks",
