@@ -20,6 +20,7 @@ from lab import (
     CA_FILE,
     CONNECTION,
     DCS,
+    LEADER_VIP,
     PG_NODES,
     PGBACKREST_PORT,
     PRIMARY_PORT,
@@ -58,7 +59,10 @@ def expected_sockets(name):
     if name in PG_NODES:
         a = ADDRESSES[name]
         pgbackrest = {f"{a}:{PGBACKREST_PORT}"} if BACKUPS else set()
-        return {f"{a}:8008", f"{a}:5432", "127.0.0.1:5432"} | dcs_sockets(a, server=True) | ssh_sockets(a) | pgbackrest
+        # PostgreSQL also binds the leader VIP on every node (vip-manager moves it).
+        leader_vip = {f"{LEADER_VIP}:5432"} if LEADER_VIP else set()
+        postgres = {f"{a}:8008", f"{a}:5432", "127.0.0.1:5432"} | leader_vip
+        return postgres | dcs_sockets(a, server=True) | ssh_sockets(a) | pgbackrest
     if name == "backup1":
         return {f"{BACKUP_ADDRESS}:{PGBACKREST_PORT}"}
     a = APP_NODES[name]
