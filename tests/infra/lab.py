@@ -47,10 +47,10 @@ def _group(name):
 # The scenario's inventory has a backup group (inventory/lab does, the production path not).
 BACKUPS = _group("backup") is not None
 # The HAProxy nodes, and the VIPs the inventory sets: pgha_vip (keepalived, on a balancer)
-# and vip_manager_vip (vip-manager, on the Patroni leader); empty when not set.
+# and pgha_leader_vip (keepalived on the database nodes, on the Patroni leader); empty when not set.
 BALANCERS = _group("balancers")
 APP_NODES = {name: APP_ADDRESSES[name] for name in BALANCERS}
-_VARS = rendered(INVENTORY, BALANCERS[:1], "[pgha_vip | default(''), vip_manager_vip | default('')]")[BALANCERS[0]]
+_VARS = rendered(INVENTORY, BALANCERS[:1], "[pgha_vip | default(''), pgha_leader_vip | default('')]")[BALANCERS[0]]
 VIP, LEADER_VIP = _VARS
 # Clients reach HAProxy and the API at the VIP; without one through app1's published ports.
 BALANCER_HOST = VIP or "127.0.0.1"

@@ -59,7 +59,7 @@ def expected_sockets(name):
     if name in PG_NODES:
         a = ADDRESSES[name]
         pgbackrest = {f"{a}:{PGBACKREST_PORT}"} if BACKUPS else set()
-        # PostgreSQL also binds the leader VIP on every node (vip-manager moves it).
+        # PostgreSQL also binds the leader VIP on every node (keepalived moves it).
         leader_vip = {f"{LEADER_VIP}:5432"} if LEADER_VIP else set()
         postgres = {f"{a}:8008", f"{a}:5432", "127.0.0.1:5432"} | leader_vip
         return postgres | dcs_sockets(a, server=True) | ssh_sockets(a) | pgbackrest

@@ -92,8 +92,9 @@ def test_a_backup_group_with_a_passphrase_passes(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:]
 
 
-def test_two_balancers_with_a_vip_pass(tmp_path):
-    result = run_validate(tmp_path, inventory(balancers=2, extra_vars={"pgha_vip": "10.0.0.150"}))
+def test_two_balancers_with_a_vip_and_a_leader_vip_pass(tmp_path):
+    vips = {"pgha_vip": "10.0.0.150", "pgha_leader_vip": "10.0.0.151"}
+    result = run_validate(tmp_path, inventory(balancers=2, extra_vars=vips))
     assert result.returncode == 0, result.stdout[-2000:]
 
 
@@ -156,8 +157,11 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
         (inventory(backup=["bk1", "bk2"], extra_vars=BACKUP), ONE_REPOSITORY),
         (inventory(backup=["db1"], extra_vars=BACKUP), ONE_REPOSITORY),
         (inventory(backup=["bk1"]), "pgbackrest_cipher_pass must be set to at least 20 characters"),
-        (inventory(extra_vars={"vip_manager_vip": "10.0.0.150"}), "vip_manager_vip is set but Patroni"),
-        (inventory(extra_vars={**CONSUL, "vip_manager_vip": "10.0.0.150"}), "consul_acl_vip_manager_token must be set"),
+        (inventory(extra_vars={"pgha_leader_vip": "10.0.0.2"}), "pgha_leader_vip (keepalived_vip) must be an unused"),
+        (
+            inventory(balancers=2, extra_vars={"pgha_vip": "10.0.0.150", "pgha_leader_vip": "10.0.0.150"}),
+            "pgha_leader_vip must differ from pgha_vip",
+        ),
         (inventory(balancers=2), "but pgha_vip is not set"),
         (inventory(balancers=2, extra_vars={"pgha_vip": "10.0.0.101"}), VIP_UNUSABLE),
         (inventory(balancers=2, extra_vars={"pgha_vip": "192.168.7.5"}), VIP_UNUSABLE),
@@ -190,8 +194,8 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
         "two-backup-hosts",
         "backup-on-a-database-node",
         "no-repository-passphrase",
-        "vip-manager-on-etcd3",
-        "vip-manager-without-its-token",
+        "leader-vip-is-a-node-address",
+        "leader-vip-equals-the-balancers-vip",
         "two-balancers-without-vip",
         "vip-is-a-balancer-address",
         "vip-outside-the-subnet",

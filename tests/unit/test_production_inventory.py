@@ -24,9 +24,9 @@ LAB_NAME = {
 }
 # What the lab may set besides names and addresses (PostgreSQL source, lab network,
 # where the lab keeps its generated files and SSH key, and the leader VIP the example
-# shows commented: the production path is where the vip-manager variant runs).
+# shows commented: the production path is where the leader VIP variant runs).
 ALLOWED_OVERRIDES = {
-    "vip_manager_vip",
+    "pgha_leader_vip",
     "postgresql_use_pgdg",
     "postgresql_version",
     "patroni_allowed_networks",
