@@ -160,7 +160,8 @@ def test_patronictl_on_a_node_works_without_flags():
 
 # --- HAProxy -------------------------------------------------------------------------
 def stats_page(password=None):
-    request = urllib.request.Request(f"http://{BALANCER_HOST}:7000/")
+    # The stats page binds each balancer's own address (the VIP carries client ports only).
+    request = urllib.request.Request(f"http://{next(iter(APP_NODES.values()))}:7000/")
     if password:
         request.add_header("Authorization", "Basic " + b64encode(f"admin:{password}".encode()).decode())
     try:
