@@ -10,6 +10,7 @@ from lab import (
     ADDRESSES,
     APP_NODES,
     CA_FILE,
+    INVENTORY,
     PRIMARY_PORT,
     REPLICA_PORT,
     VIP,
@@ -21,11 +22,15 @@ from lab import (
     wait_for,
 )
 
+from drills.cluster import Cluster
+
 pytestmark = pytest.mark.skipif(not VIP, reason="the scenario's inventory sets no pgha_vip")
 
 
-def holders():
-    return [name for name in APP_NODES if node(name).run(f"ip -4 -o addr show to {VIP}/32").stdout.strip()]
+@pytest.fixture(scope="module")
+def front_door():
+    """The drills' view of the lab: VIP holders and HAProxy's API backend."""
+    return Cluster.from_inventory(INVENTORY)
 
 
 @pytest.mark.parametrize("name", list(APP_NODES))
@@ -33,8 +38,9 @@ def test_keepalived_runs_on_every_balancer(name):
     assert_service_up(name, "keepalived")
 
 
-def test_exactly_one_balancer_holds_the_vip():
-    assert len(holders()) == 1, f"expected one VIP holder, found {holders()}"
+def test_exactly_one_balancer_holds_the_vip(front_door):
+    holders = front_door.vip_holders()
+    assert len(holders) == 1, f"expected one VIP holder, found {holders}"
 
 
 def test_the_vip_primary_port_reaches_the_leader_and_the_replica_port_a_replica():
@@ -45,12 +51,6 @@ def test_the_vip_primary_port_reaches_the_leader_and_the_replica_port_a_replica(
     )
     replica = query(VIP, REPLICA_PORT, "SELECT host(inet_server_addr()), pg_is_in_recovery()")
     assert replica[0][1] is True and replica[0][0] != ADDRESSES[leader], f"port {REPLICA_PORT}: found {replica}"
-
-
-def api_server_up(name):
-    """Whether the VIP holder's HAProxy sends API requests to `name` again."""
-    stat = node(holders()[0]).check_output("haproxy-admin 'show stat'")
-    return any(line.startswith(f"aggregators,{name},") and ",UP," in line for line in stat.splitlines())
 
 
 def served_by(requests=20):
@@ -74,7 +74,7 @@ def test_api_requests_on_the_vip_are_served_by_every_aggregator():
     assert set(servers) == set(APP_NODES), f"expected answers from {sorted(APP_NODES)}, found {servers}"
 
 
-def test_a_stopped_aggregator_is_taken_out_and_requests_still_succeed():
+def test_a_stopped_aggregator_is_taken_out_and_requests_still_succeed(front_door):
     """HAProxy's /ready check takes a stopped aggregator out; every request is answered
     by the other one meanwhile (a refused connection is retried elsewhere)."""
     stopped = next(iter(APP_NODES))
@@ -83,5 +83,7 @@ def test_a_stopped_aggregator_is_taken_out_and_requests_still_succeed():
         servers = served_by(10)
     finally:
         node(stopped).run("systemctl start aggregator")
-        assert wait_for(lambda: api_server_up(stopped), 60), f"{stopped} did not pass HAProxy's checks again"
+        holder = front_door.vip_holders()[0]
+        back = wait_for(lambda: front_door.api_servers(holder)[stopped].startswith("UP"), 60)
+        assert back, f"{stopped} did not pass HAProxy's checks again"
     assert stopped not in servers and len(servers) == 10, f"with {stopped} stopped, served by {servers}"
