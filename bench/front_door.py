@@ -30,6 +30,7 @@ from ingest import REFERENCE_EVENTS_PER_SECOND, Endpoint, make_events, post_bodi
 
 from drills.cluster import API_PORT, Cluster  # noqa: E402
 from drills.polling import wait_until  # noqa: E402
+from drills.runner import front_door_whole  # noqa: E402
 
 
 def set_servers(cluster, servers, state):
@@ -48,10 +49,10 @@ def only(cluster, kept):
         yield
     finally:
         set_servers(cluster, others, "ready")
-        holder = cluster.vip_holders()[0]
-        up = lambda: all(v.startswith("UP") for v in cluster.api_servers(holder).values())  # noqa: E731
-        if not wait_until(up, 60):
-            raise RuntimeError(f"the aggregators did not all come back: {cluster.api_servers(holder)}")
+        if not wait_until(lambda: front_door_whole(cluster), 60):
+            raise RuntimeError(
+                f"the aggregators did not all come back: {cluster.api_servers(cluster.vip_holders()[0])}"
+            )
 
 
 def measure(endpoint, events, seconds):

@@ -5,11 +5,13 @@ switchover."""
 import pytest
 from lab import LEADER_VIP, PG_NODES, assert_service_up, leader_name, node, query, run_playbook, wait_for
 
+from drills.cluster import vip_check
+
 pytestmark = pytest.mark.skipif(not LEADER_VIP, reason="the scenario's inventory sets no pgha_leader_vip")
 
 
 def holders():
-    return [name for name in PG_NODES if node(name).run(f"ip -4 -o addr show to {LEADER_VIP}/32").stdout.strip()]
+    return [name for name in PG_NODES if node(name).run(" ".join(vip_check(LEADER_VIP))).stdout.strip()]
 
 
 @pytest.mark.parametrize("name", PG_NODES)
