@@ -57,6 +57,7 @@ lint: venv
 	ansible-inventory -i inventory/production.example --graph >/dev/null
 
 unit: venv
+	scripts/ensure-promtool.sh $(VENV)/bin
 	pytest -q tests/unit tests/app tests/drills
 
 molecule: venv docker
