@@ -86,6 +86,7 @@ class Cluster:
     vip: str = ""  # pgha_vip: the address keepalived keeps on one balancer
     balancers: dict = field(default_factory=dict)  # name -> address of the HAProxy nodes
     aggregators: list = field(default_factory=list)  # the aggregator hosts
+    monitoring: str = ""  # address of the Prometheus/Alertmanager node ("": no monitoring group)
     inventory: str = str(REPO / "inventory" / "lab")
     network: str = "pgha_lab"
     restapi_user: str = "patroni"
@@ -102,9 +103,10 @@ class Cluster:
         postgres = _group_hosts(data, "postgres")
         balancers = _group_hosts(data, "balancers")
         aggregators = _group_hosts(data, "aggregator")
+        monitoring = _group_hosts(data, "monitoring")[:1]
         lab = bool(_group_hosts(data, "lab_containers"))
         secrets = pathlib.Path(os.environ.get("PGHA_SECRETS_DIR", pathlib.Path(inventory) / ".secrets"))
-        found = rendered(inventory, postgres + balancers, "[node_address, pgha_vip | default('')]")
+        found = rendered(inventory, postgres + balancers + monitoring, "[node_address, pgha_vip | default('')]")
         addresses = {name: address for name, (address, _) in found.items()}
         vip = found[balancers[0]][1]
         dcs = data.get("_meta", {}).get("hostvars", {}).get(postgres[0], {}).get("patroni_dcs", "etcd3")
@@ -122,6 +124,7 @@ class Cluster:
             vip=vip,
             balancers={name: addresses[name] for name in balancers},
             aggregators=aggregators,
+            monitoring=addresses[monitoring[0]] if monitoring else "",
         )
 
     @property

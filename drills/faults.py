@@ -7,12 +7,19 @@ during the hold: it returns a sentence describing what was observed, or None whi
 the fault has not (yet) had its effect.
 """
 
+ALERT_FIRE_LIMIT = 60  # seconds from the fault within which its alerts must fire
+
 
 class Fault:
     name = ""
     hold = 0  # seconds between inject and heal
     loses_node = True  # a node goes away and must rejoin
     expect_failover = True  # True: a new leader must appear; False: none may; None: either
+    # Alerts that must fire in Alertmanager during the fault and resolve after the heal
+    # (checked where the inventory has a monitoring group).
+    alerts = ()
+    # Prometheus must show exactly one leader change and never two leaders at once.
+    leader_change_in_prometheus = False
 
     def target(self, cluster, leader, sync_standby):
         return leader
@@ -39,8 +46,9 @@ class Fault:
         return self.hold
 
     def load_seconds(self, cluster):
-        """Seconds of load after the warm-up: the hold, the heal and the settling."""
-        return self.hold_for(cluster) + 45
+        """Seconds of load after the warm-up: the hold (which waits for the expected
+        alerts, up to ALERT_FIRE_LIMIT), the heal and the settling."""
+        return self.hold_for(cluster) + 45 + (ALERT_FIRE_LIMIT if self.alerts and cluster.monitoring else 0)
 
     # Faults at the front door: the VIP must move away from the target (None: it may).
     moves_vip = None
@@ -129,6 +137,7 @@ class KillPostgres(Fault):
 
 class CrashPrimary(ContainerCrash, LeaderLoss):
     name, hold = "crash-primary", 30
+    leader_change_in_prometheus = True
 
     def effect(self, cluster, node, before):
         return self.stopped(cluster, node)
@@ -210,6 +219,8 @@ class DcsQuorumLoss(Fault):
 class ReplicaCrash(CrashPrimary):
     name, hold, expect_failover = "replica-crash", 20, False
     hold_for = Fault.hold_for  # a replica's loss elects nobody
+    alerts = ("StandbyNotStreaming",)
+    leader_change_in_prometheus = False
 
     def target(self, cluster, leader, sync_standby):
         """The synchronous standby: losing it is the case synchronous mode must survive.

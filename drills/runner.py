@@ -13,7 +13,8 @@ import uuid
 
 from . import analysis
 from .cluster import CommandFailed
-from .faults import CATALOGUE
+from .faults import ALERT_FIRE_LIMIT, CATALOGUE
+from .monitoring import AlertWatch, Monitoring
 from .polling import wait_until as wait
 from .sampler import Sampler
 
@@ -21,6 +22,7 @@ WARMUP = 5  # seconds of load before the fault
 COOLDOWN = 10  # seconds an open-ended load goes on after the cluster settled
 REJOIN_LIMIT = 60  # a lost node must stream again within this many seconds of returning
 EFFECT_TIMEOUT = 15  # seconds a fault without a hold has to show its effect
+ALERT_RESOLVE_LIMIT = 60  # seconds after the cluster settled within which its alerts resolve
 # What a failed inject or heal raises: a command's exit code, a refused REST call, a hung exec.
 FAULT_ERRORS = (CommandFailed, RuntimeError, OSError, subprocess.TimeoutExpired)
 
@@ -48,6 +50,8 @@ class Drill:
         duration = WARMUP + fault.load_seconds(cluster)
         sampler = Sampler(cluster)
         sampler.start()
+        monitoring = Monitoring.of(cluster)
+        watch = AlertWatch(monitoring).start() if monitoring and fault.alerts else None
         stop_file = f"/tmp/{self.run_id}.stop"
         load = start_load(self.cluster, self.rate, ack_log, duration, self.run_id, stop_file)
         time.sleep(WARMUP)
@@ -66,6 +70,8 @@ class Drill:
             self.log(f"[{fault.name}] fault injected on {target}")
             effect = observe_effect(fault, cluster, target, before, hold)
             self.log(f"[{fault.name}] observed: {effect or 'NO EFFECT'}")
+            if watch:  # the fault lasts until its alerts fire (or the limit passes)
+                wait(lambda: watch.fired(fault.alerts, fault_time), ALERT_FIRE_LIMIT - (time.time() - fault_time))
         heal_time = time.time()
         try:
             fault.heal(cluster, target)
@@ -80,12 +86,20 @@ class Drill:
         self.log(
             f"[{fault.name}] cluster {'settled' if settled else 'NOT settled'} after {settle_time - heal_time:.1f} s"
         )
+        if watch:
+            wait(lambda: watch.resolved(fault.alerts), ALERT_RESOLVE_LIMIT)
+            watch.stop()
         if fault.load_until_settled:
             time.sleep(COOLDOWN)
             pathlib.Path(stop_file).touch()
         load_out = finish(load, timeout=duration + 120)
         sampler.stop()
         end_time = time.time()
+        prometheus_leaders = (
+            monitoring.leaders_between(fault_time - 10, settle_time)
+            if monitoring and fault.leader_change_in_prometheus
+            else None
+        )
 
         acks = read_acks(ack_log)
         ack_times = [t for _, _, t in acks]
@@ -136,6 +150,9 @@ class Drill:
             "vip_two_holders_max_s": round(max((b - a for a, b in overlaps), default=0.0), 3),
             "moves_vip": fault.moves_vip,
             "heal_done_time": heal_done,
+            "alerts": watch.summary(fault.alerts, fault_time, heal_time) if watch else None,
+            "alert_poll_errors": watch.errors if watch else 0,
+            "prometheus_leaders": prometheus_leaders,
             "last_ack_time": max(ack_times, default=None),
             **publisher_counts(load_out),
             "publisher": load_out[-1500:],
@@ -338,6 +355,17 @@ def verdict(r):
             failures.append(f"{r['retried_requests']} requests needed a retry during the deploy")
         if r.get("last_ack_time") is None or r["last_ack_time"] < r["heal_done_time"]:
             failures.append("the load ended before the deploys did: part of the deploy ran without load")
+    for name, alert in (r.get("alerts") or {}).items():
+        if alert["fired_after_s"] is None or alert["fired_after_s"] > ALERT_FIRE_LIMIT:
+            failures.append(f"alert {name} did not fire within {ALERT_FIRE_LIMIT} s of the fault: {alert}")
+        elif alert["resolved_after_heal_s"] is None:
+            failures.append(f"alert {name} did not resolve after the heal")
+    leaders = r.get("prometheus_leaders")
+    if leaders is not None:
+        if leaders["most_at_once"] > 1:
+            failures.append(f"Prometheus saw {leaders['most_at_once']} leaders at once")
+        if len(leaders["leaders"]) != 2:
+            failures.append(f"Prometheus saw leaders {leaders['leaders']}: not exactly one leader change")
     c = r["consistency"]
     if not (c["stats_invariant"] and c["unique_equals_rows"] and c["nodes_identical"]):
         failures.append(f"consistency: {c}")

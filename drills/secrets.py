@@ -21,6 +21,7 @@ VARIABLES = {
     "aggregator_write_token": "aggregator_write_tokens[0]",
     "aggregator_read_token": "aggregator_read_tokens[0]",
     "aggregator_metrics_token": "aggregator_metrics_tokens[0]",
+    "monitoring_web": "monitoring_web_password",
     "consul_acl_master": "consul_acl_master_token",
     "consul_acl_patroni": "consul_acl_patroni_token",
 }

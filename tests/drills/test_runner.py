@@ -204,3 +204,32 @@ def test_publisher_counts_are_read_from_its_summary():
     out = "throughput: 200 events/s\nattempts: 812, retried requests: 7, failed requests: 1\n"
     assert runner.publisher_counts(out) == {"retried_requests": 7, "failed_requests": 1}
     assert runner.publisher_counts("Traceback") == {"retried_requests": None, "failed_requests": None}
+
+
+def test_an_expected_alert_must_fire_within_the_limit_and_resolve():
+    fired = {"StandbyNotStreaming": {"fired_after_s": 31.0, "resolved_after_heal_s": 12.0}}
+    assert verdict(result(failover_samples()) | {"alerts": fired}) == []
+    late = {"StandbyNotStreaming": {"fired_after_s": 61.0, "resolved_after_heal_s": 12.0}}
+    assert verdict(result(failover_samples()) | {"alerts": late}) == [
+        "alert StandbyNotStreaming did not fire within 60 s of the fault: "
+        "{'fired_after_s': 61.0, 'resolved_after_heal_s': 12.0}"
+    ]
+    never = {"StandbyNotStreaming": {"fired_after_s": None, "resolved_after_heal_s": None}}
+    assert verdict(result(failover_samples()) | {"alerts": never})[0].startswith(
+        "alert StandbyNotStreaming did not fire"
+    )
+    stuck = {"StandbyNotStreaming": {"fired_after_s": 30.0, "resolved_after_heal_s": None}}
+    assert verdict(result(failover_samples()) | {"alerts": stuck}) == [
+        "alert StandbyNotStreaming did not resolve after the heal"
+    ]
+
+
+def test_prometheus_must_show_one_leader_change_and_never_two_leaders():
+    ok = {"leaders": ["pg1", "pg2"], "most_at_once": 1}
+    assert verdict(result(failover_samples()) | {"prometheus_leaders": ok}) == []
+    two = {"leaders": ["pg1", "pg2"], "most_at_once": 2}
+    assert verdict(result(failover_samples()) | {"prometheus_leaders": two}) == ["Prometheus saw 2 leaders at once"]
+    none = {"leaders": ["pg1"], "most_at_once": 1}
+    assert verdict(result(failover_samples()) | {"prometheus_leaders": none}) == [
+        "Prometheus saw leaders ['pg1']: not exactly one leader change"
+    ]

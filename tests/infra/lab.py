@@ -46,6 +46,9 @@ def _group(name):
 
 # The scenario's inventory has a backup group (inventory/lab does, the production path not).
 BACKUPS = _group("backup") is not None
+# The Prometheus/Alertmanager node(s) (inventory/lab has mon1; empty without the group).
+MONITORING = _group("monitoring") or []
+MONITORING_ADDRESS = "172.28.10.40"
 # The HAProxy nodes, and the VIPs the inventory sets: pgha_vip (keepalived, on a balancer)
 # and pgha_leader_vip (keepalived on the database nodes, on the Patroni leader); empty when not set.
 BALANCERS = _group("balancers")

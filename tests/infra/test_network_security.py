@@ -21,6 +21,8 @@ from lab import (
     CONNECTION,
     DCS,
     LEADER_VIP,
+    MONITORING,
+    MONITORING_ADDRESS,
     PG_NODES,
     PGBACKREST_PORT,
     PRIMARY_PORT,
@@ -55,25 +57,39 @@ def ssh_sockets(address):
     return {f"{address}:22"} if CONNECTION == "ssh" else set()
 
 
+def exporter_sockets(address, database=False):
+    """With a monitoring group: the node exporter everywhere, the PostgreSQL exporter on
+    the database nodes (node address only)."""
+    if not MONITORING:
+        return set()
+    return {f"{address}:9100"} | ({f"{address}:9187"} if database else set())
+
+
 def expected_sockets(name):
+    if name in MONITORING:
+        # Prometheus, Alertmanager, and the webhook receiver on loopback.
+        a = MONITORING_ADDRESS
+        return {f"{a}:9090", f"{a}:9093", "127.0.0.1:9095"} | exporter_sockets(a) | ssh_sockets(a)
     if name in PG_NODES:
         a = ADDRESSES[name]
         pgbackrest = {f"{a}:{PGBACKREST_PORT}"} if BACKUPS else set()
         # PostgreSQL also binds the leader VIP on every node (keepalived moves it).
         leader_vip = {f"{LEADER_VIP}:5432"} if LEADER_VIP else set()
         postgres = {f"{a}:8008", f"{a}:5432", "127.0.0.1:5432"} | leader_vip
-        return postgres | dcs_sockets(a, server=True) | ssh_sockets(a) | pgbackrest
+        return postgres | dcs_sockets(a, server=True) | ssh_sockets(a) | pgbackrest | exporter_sockets(a, database=True)
     if name == "backup1":
-        return {f"{BACKUP_ADDRESS}:{PGBACKREST_PORT}"}
+        return {f"{BACKUP_ADDRESS}:{PGBACKREST_PORT}"} | exporter_sockets(BACKUP_ADDRESS)
     a = APP_NODES[name]
     # HAProxy (database ports, stats, liveness on loopback) and gunicorn (node and loopback).
     app = {f"{a}:{port}" for port in (5000, 5001, 7000, 8080)} | {"127.0.0.1:8080", "127.0.0.1:8405"}
     # With a VIP every balancer binds it (non-local bind) whether it holds it or not.
     vip = {f"{VIP}:{port}" for port in (5000, 5001, 8080, 8405)} if VIP else set()
-    return app | vip | dcs_sockets(a, server=False) | ssh_sockets(a)
+    # HAProxy's Prometheus endpoint where a monitoring group scrapes it.
+    metrics = {f"{a}:8404"}
+    return app | vip | metrics | dcs_sockets(a, server=False) | ssh_sockets(a) | exporter_sockets(a)
 
 
-@pytest.mark.parametrize("name", [*PG_NODES, *APP_NODES, *(["backup1"] if BACKUPS else [])])
+@pytest.mark.parametrize("name", [*PG_NODES, *APP_NODES, *(["backup1"] if BACKUPS else []), *MONITORING])
 def test_every_listening_socket_is_expected(name):
     out = node(name).check_output("ss -Hltn")
     listening = {line.split()[3] for line in out.splitlines()}

@@ -1,0 +1,125 @@
+"""The deployment's Prometheus and Alertmanager, as the drills and tests read them:
+HTTPS verified against the cluster CA, with the monitoring web user."""
+
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
+from base64 import b64encode
+from dataclasses import dataclass
+
+PROMETHEUS_PORT = 9090  # the monitoring role's monitoring_prometheus_port
+ALERTMANAGER_PORT = 9093  # its monitoring_alertmanager_port
+WEB_USER = "pgha"  # its monitoring_web_username
+
+
+@dataclass
+class Monitoring:
+    address: str
+    password: str
+    context: object  # ssl.SSLContext trusting the cluster CA
+
+    @classmethod
+    def of(cls, cluster):
+        """The cluster's monitoring node, or None when the inventory has none."""
+        if not cluster.monitoring:
+            return None
+        return cls(cluster.monitoring, cluster.secret("monitoring_web"), cluster.tls_context())
+
+    def get(self, port, path, params=None, body=None, timeout=5):
+        """GET (POST with a JSON `body`) with the web user; the answer's JSON (None
+        when empty). A refusal raises urllib's HTTPError."""
+        url = f"https://{self.address}:{port}{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params, doseq=True)
+        auth = b64encode(f"{WEB_USER}:{self.password}".encode()).decode()
+        headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout, context=self.context) as response:
+            raw = response.read()
+            return json.loads(raw) if raw else None
+
+    # --- Prometheus ---------------------------------------------------------------
+    def query(self, expr, at=None):
+        """An instant query's result vector: [{'metric': {...}, 'value': [t, 'v']}]."""
+        params = {"query": expr, **({"time": at} if at is not None else {})}
+        return self.get(PROMETHEUS_PORT, "/api/v1/query", params)["data"]["result"]
+
+    def targets(self):
+        return self.get(PROMETHEUS_PORT, "/api/v1/targets", {"state": "active"})["data"]["activeTargets"]
+
+    def leaders_between(self, start, end):
+        """From Prometheus's samples of Patroni's patroni_primary: the members that were
+        primary at some time in [start, end], and the most that were at once."""
+        window = f"{max(1, int(end - start))}s"
+        leaders = self.query(f"max_over_time(patroni_primary[{window}]) == 1", at=end)
+        at_once = self.query(f"max_over_time(count(patroni_primary == 1)[{window}:1s])", at=end)
+        return {
+            "leaders": sorted(r["metric"]["instance"] for r in leaders),
+            "most_at_once": int(float(at_once[0]["value"][1])) if at_once else 0,
+        }
+
+    # --- Alertmanager -------------------------------------------------------------
+    def firing(self):
+        """Names of the alerts Alertmanager holds as active (not silenced or inhibited)."""
+        alerts = self.get(ALERTMANAGER_PORT, "/api/v2/alerts", {"active": "true", "silenced": "false"})
+        return sorted({a["labels"]["alertname"] for a in alerts if a["status"]["state"] == "active"})
+
+
+class AlertWatch:
+    """Polls Alertmanager every second and keeps, per alert name, when it was first
+    seen active and when it was last seen active (epoch seconds)."""
+
+    def __init__(self, monitoring, interval=1.0):
+        self.monitoring, self.interval = monitoring, interval
+        self.first_seen, self.last_seen, self.errors = {}, {}, 0
+        self.last_poll = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                self.observe(self.monitoring.firing(), time.time())
+            except OSError:
+                self.errors += 1
+            self._stop.wait(self.interval)
+
+    def observe(self, names, now):
+        """One poll's answer: the alert names active at `now`."""
+        for name in names:
+            self.first_seen.setdefault(name, now)
+            self.last_seen[name] = now
+        self.last_poll = now
+
+    def fired(self, names, since):
+        return all(self.first_seen.get(n, 0) >= since for n in names)
+
+    def resolved(self, names):
+        """Every name was seen, and a later poll no longer saw it."""
+        return all(n in self.last_seen and self.last_poll and self.last_seen[n] < self.last_poll for n in names)
+
+    def summary(self, names, fault_time, heal_time):
+        """Per expected alert: seconds from the fault to firing, and from the heal to
+        the last poll that still saw it (None: never fired / never resolved)."""
+        out = {}
+        for n in names:
+            first, last = self.first_seen.get(n), self.last_seen.get(n)
+            fired = first is not None and first >= fault_time
+            out[n] = {
+                "fired_after_s": round(first - fault_time, 1) if fired else None,
+                "resolved_after_heal_s": (
+                    round(max(0.0, last - heal_time), 1) if fired and self.resolved([n]) else None
+                ),
+            }
+        return out
