@@ -60,7 +60,9 @@ unit: venv
 	scripts/ensure-promtool.sh $(VENV)/bin
 	pytest -q tests/unit tests/app tests/drills
 
+# The status page test drives Debian's Chromium (headless) through Playwright.
 molecule: venv docker
+	command -v chromium >/dev/null || apt-get install -y -q chromium
 	molecule test -s default
 
 molecule-consul: venv docker

@@ -69,13 +69,13 @@ class Monitoring:
 
 
 class AlertWatch:
-    """Polls Alertmanager every second and keeps, per alert name, when it was first
-    seen active and when it was last seen active (epoch seconds)."""
+    """Polls Alertmanager every second and keeps, per alert name, when it became active
+    and when it stopped being active (epoch seconds of the polls that saw the change)."""
 
     def __init__(self, monitoring, interval=1.0):
         self.monitoring, self.interval = monitoring, interval
-        self.first_seen, self.last_seen, self.errors = {}, {}, 0
-        self.last_poll = None
+        self.active, self.activations, self.deactivations = set(), {}, {}
+        self.last_poll, self.errors = None, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -97,29 +97,40 @@ class AlertWatch:
 
     def observe(self, names, now):
         """One poll's answer: the alert names active at `now`."""
-        for name in names:
-            self.first_seen.setdefault(name, now)
-            self.last_seen[name] = now
-        self.last_poll = now
+        names = set(names)
+        for name in names - self.active:
+            self.activations.setdefault(name, []).append(now)
+        for name in self.active - names:
+            self.deactivations.setdefault(name, []).append(now)
+        self.active, self.last_poll = names, now
+
+    def quiet(self, names):
+        """A poll answered and none of `names` was active."""
+        return self.last_poll is not None and not self.active & set(names)
+
+    def _fired_at(self, name, since):
+        return next((t for t in self.activations.get(name, []) if t >= since), None)
+
+    def _resolved_at(self, name, since):
+        fired = self._fired_at(name, since)
+        return None if fired is None else next((t for t in self.deactivations.get(name, []) if t > fired), None)
 
     def fired(self, names, since):
-        return all(self.first_seen.get(n, 0) >= since for n in names)
+        """Every name became active at or after `since`."""
+        return all(self._fired_at(n, since) is not None for n in names)
 
-    def resolved(self, names):
-        """Every name was seen, and a later poll no longer saw it."""
-        return all(n in self.last_seen and self.last_poll and self.last_seen[n] < self.last_poll for n in names)
+    def resolved(self, names, since):
+        """Every name became active at or after `since` and later stopped."""
+        return all(self._resolved_at(n, since) is not None for n in names)
 
     def summary(self, names, fault_time, heal_time):
         """Per expected alert: seconds from the fault to firing, and from the heal to
-        the last poll that still saw it (None: never fired / never resolved)."""
+        resolved (None: it never fired / never resolved)."""
         out = {}
         for n in names:
-            first, last = self.first_seen.get(n), self.last_seen.get(n)
-            fired = first is not None and first >= fault_time
+            fired, resolved = self._fired_at(n, fault_time), self._resolved_at(n, fault_time)
             out[n] = {
-                "fired_after_s": round(first - fault_time, 1) if fired else None,
-                "resolved_after_heal_s": (
-                    round(max(0.0, last - heal_time), 1) if fired and self.resolved([n]) else None
-                ),
+                "fired_after_s": None if fired is None else round(fired - fault_time, 1),
+                "resolved_after_heal_s": None if resolved is None else round(max(0.0, resolved - heal_time), 1),
             }
         return out

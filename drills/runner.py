@@ -52,6 +52,8 @@ class Drill:
         sampler.start()
         monitoring = Monitoring.of(cluster)
         watch = AlertWatch(monitoring).start() if monitoring and fault.alerts else None
+        if watch:  # an alert still active from before would not be this fault's
+            wait(lambda: watch.quiet(fault.alerts), ALERT_RESOLVE_LIMIT)
         stop_file = f"/tmp/{self.run_id}.stop"
         load = start_load(self.cluster, self.rate, ack_log, duration, self.run_id, stop_file)
         time.sleep(WARMUP)
@@ -87,7 +89,7 @@ class Drill:
             f"[{fault.name}] cluster {'settled' if settled else 'NOT settled'} after {settle_time - heal_time:.1f} s"
         )
         if watch:
-            wait(lambda: watch.resolved(fault.alerts), ALERT_RESOLVE_LIMIT)
+            wait(lambda: watch.resolved(fault.alerts, fault_time), ALERT_RESOLVE_LIMIT)
             watch.stop()
         if fault.load_until_settled:
             time.sleep(COOLDOWN)

@@ -19,9 +19,9 @@ def create_app(config=None):
         metrics.RESPONSES.labels(code=f"{response.status_code // 100}xx").inc()
         return response
 
-    from .api import backups, events, health, openapi, publish, replication, stats
+    from .api import backups, events, graphql, health, openapi, publish, replication, stats, status
 
-    for module in (publish, events, stats, replication, backups, health, openapi):
+    for module in (publish, events, stats, replication, backups, graphql, status, health, openapi):
         app.register_blueprint(module.bp)
 
     from .cli import register as register_cli

@@ -14,6 +14,14 @@ DEFAULTS = {
     "PATRONI_URLS": [],
     # CA that signed the Patroni REST API certificates (None: the system's CAs).
     "PATRONI_CA_FILE": None,
+    # Prometheus and Alertmanager base URLs for the GraphQL gateway's alerts, ingest rate
+    # and front door (None: those fields answer with an error), the web user and password
+    # they want, and the CA their certificates are verified against (None: the system's).
+    "PROMETHEUS_URL": None,
+    "ALERTMANAGER_URL": None,
+    "MONITORING_USER": "pgha",
+    "MONITORING_PASSWORD": None,
+    "MONITORING_CA_FILE": None,
     # GET /backups also reads the pgBackRest repository (through backup_info() on the
     # primary, which the pgbackrest role creates); False: WAL archiving only.
     "BACKUP_INFO": False,
@@ -72,5 +80,8 @@ def load(app, overrides=None):
             f"no bearer tokens configured: set AGGREGATOR_{', AGGREGATOR_'.join(missing)} "
             "(or AGGREGATOR_AUTH_REQUIRED=false for an unauthenticated development server)"
         )
+    # A password of digits arrives parsed as a number.
+    if app.config["MONITORING_PASSWORD"] is not None:
+        app.config["MONITORING_PASSWORD"] = str(app.config["MONITORING_PASSWORD"])
     if isinstance(app.config["PATRONI_URLS"], str):
         app.config["PATRONI_URLS"] = [u.strip() for u in app.config["PATRONI_URLS"].split(",") if u.strip()]

@@ -80,20 +80,38 @@ def report(standby_rows, slot_rows):
     return {"standbys": standbys, "slots": slots, "alerts": alerts}
 
 
-def patroni_cluster(urls, cafile=None, timeout=1.0):
-    """The first Patroni REST API that answers GET /cluster, reduced to members. HTTPS
-    members are verified against `cafile` (or the system's CAs)."""
+def patroni_get(urls, path, cafile=None, timeout=1.0):
+    """(url, JSON) of the first Patroni REST API that answers GET `path`, or (None,
+    errors). HTTPS members are verified against `cafile` (or the system's CAs)."""
     errors = []
     context = ssl.create_default_context(cafile=cafile)
     for url in urls:
         try:
-            with urllib.request.urlopen(f"{url.rstrip('/')}/cluster", timeout=timeout, context=context) as response:
-                data = json.load(response)
-            members = [
-                {k: m.get(k) for k in ("name", "role", "state", "host", "timeline", "lag")}
-                for m in data.get("members", [])
-            ]
-            return {"source": url, "members": members}
+            with urllib.request.urlopen(f"{url.rstrip('/')}{path}", timeout=timeout, context=context) as response:
+                return url, json.load(response)
         except (OSError, ValueError, urllib.error.URLError) as exc:
             errors.append(f"{url}: {exc}")
-    return {"source": None, "members": [], "errors": errors}
+    return None, errors
+
+
+def patroni_cluster(urls, cafile=None, timeout=1.0):
+    """Patroni's GET /cluster, reduced to members."""
+    url, data = patroni_get(urls, "/cluster", cafile, timeout)
+    if url is None:
+        return {"source": None, "members": [], "errors": data}
+    members = [
+        {k: m.get(k) for k in ("name", "role", "state", "host", "timeline", "lag")} for m in data.get("members", [])
+    ]
+    return {"source": url, "members": members}
+
+
+def last_failover(urls, cafile=None, timeout=1.0):
+    """The newest entry of Patroni's GET /history (a switchover or failover: the timeline
+    it ended, when, why and who led next); None before the first one."""
+    url, data = patroni_get(urls, "/history", cafile, timeout)
+    if url is None:
+        raise RuntimeError(f"no Patroni REST API answered: {'; '.join(data)}")
+    if not data:
+        return None
+    timeline, lsn, reason, at, *rest = data[-1]
+    return {"timeline": timeline, "lsn": lsn, "reason": reason, "at": at, "new_leader": rest[0] if rest else None}

@@ -6,6 +6,7 @@ import time
 
 from . import db, green, schema
 from .ingest import IngestPool
+from .monitoring import MonitoringClient
 
 
 class Runtime:
@@ -18,6 +19,7 @@ class Runtime:
         self._ingest = None
         self._reads = None
         self._primary_reads = None
+        self._monitoring = None
 
     def _require_url(self):
         if not self.config.get("DATABASE_URL"):
@@ -58,6 +60,13 @@ class Runtime:
                 if self._primary_reads is None:
                     self._primary_reads = db.ReadPool(self._require_url(), 2, self.config["CONNECT_TIMEOUT"])
         return self._primary_reads
+
+    @property
+    def monitoring(self):
+        """Prometheus and Alertmanager, for the GraphQL gateway."""
+        if self._monitoring is None:
+            self._monitoring = MonitoringClient(self.config)
+        return self._monitoring
 
     def migrate(self, url=None):
         conn = db.connect(url or self._require_url(), self.config["CONNECT_TIMEOUT"])

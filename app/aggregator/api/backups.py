@@ -9,8 +9,8 @@ bp = Blueprint("backups", __name__)
 bp.before_request(auth.require("read"))
 
 
-@bp.get("/backups")
-def backup_health():
+def current():
+    """Archiving and the repository's newest backups (also the GraphQL gateway's `backups`)."""
     with runtime().primary_reads.cursor() as cur:
         cur.execute(backups.ARCHIVER)
         row = cur.fetchone()
@@ -19,5 +19,9 @@ def backup_health():
         if current_app.config["BACKUP_INFO"]:
             cur.execute(backups.BACKUP_INFO)
             repository = backups.backups_status(cur.fetchone()[0], now=row[-1])
-    body = {"archiving": archiving, "backups": repository, "alerts": backups.alerts(archiving, repository)}
-    return json_response(body)
+    return {"archiving": archiving, "backups": repository, "alerts": backups.alerts(archiving, repository)}
+
+
+@bp.get("/backups")
+def backup_health():
+    return json_response(current())

@@ -9,8 +9,9 @@ bp = Blueprint("replication", __name__)
 bp.before_request(auth.require("read"))
 
 
-@bp.get("/replication")
-def replication_health():
+def from_primary():
+    """Standbys and slots with their status, read on the primary (also the GraphQL
+    gateway's `replication` and `cluster`)."""
     with runtime().primary_reads.cursor() as cur:
         cur.execute("SELECT pg_is_in_recovery()")
         (in_recovery,) = cur.fetchone()
@@ -26,6 +27,12 @@ def replication_health():
             standbys = cur.fetchall()
             cur.execute(replication.SLOTS)
             body = {"primary": True, **replication.report(standbys, cur.fetchall())}
+    return body
+
+
+@bp.get("/replication")
+def replication_health():
+    body = from_primary()
     config = current_app.config
     body["patroni"] = replication.patroni_cluster(config["PATRONI_URLS"], config["PATRONI_CA_FILE"])
     return json_response(body)

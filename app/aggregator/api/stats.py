@@ -21,20 +21,23 @@ SELECT
 """
 
 
-@bp.get("/stats")
-def stats():
+def current():
+    """The counters (also the GraphQL gateway's `stats`)."""
     rt = runtime()
     with rt.reads.cursor() as cur:
         cur.execute(STATS)
         received, unique, duplicates, batches, per_topic = cur.fetchone()
-    return json_response(
-        {
-            "received": int(received),
-            "unique_processed": int(unique),
-            "duplicate_dropped": int(duplicates),
-            "topics": sorted(per_topic),
-            "per_topic": per_topic,
-            "batches": int(batches),
-            "uptime": round(time.time() - rt.started, 3),
-        }
-    )
+    return {
+        "received": int(received),
+        "unique_processed": int(unique),
+        "duplicate_dropped": int(duplicates),
+        "topics": sorted(per_topic),
+        "per_topic": per_topic,
+        "batches": int(batches),
+        "uptime": round(time.time() - rt.started, 3),
+    }
+
+
+@bp.get("/stats")
+def stats():
+    return json_response(current())
