@@ -87,6 +87,7 @@ class Cluster:
     balancers: dict = field(default_factory=dict)  # name -> address of the HAProxy nodes
     aggregators: list = field(default_factory=list)  # the aggregator hosts
     monitoring: str = ""  # address of the Prometheus/Alertmanager node ("": no monitoring group)
+    monitoring_node: str = ""  # its inventory name
     inventory: str = str(REPO / "inventory" / "lab")
     network: str = "pgha_lab"
     restapi_user: str = "patroni"
@@ -125,6 +126,7 @@ class Cluster:
             balancers={name: addresses[name] for name in balancers},
             aggregators=aggregators,
             monitoring=addresses[monitoring[0]] if monitoring else "",
+            monitoring_node=monitoring[0] if monitoring else "",
         )
 
     @property

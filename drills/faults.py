@@ -221,6 +221,7 @@ class ReplicaCrash(CrashPrimary):
     hold_for = Fault.hold_for  # a replica's loss elects nobody
     alerts = ("StandbyNotStreaming",)
     leader_change_in_prometheus = False
+    load_until_settled = True  # and until the alert resolved: no fixed-length tail
 
     def target(self, cluster, leader, sync_standby):
         """The synchronous standby: losing it is the case synchronous mode must survive.

@@ -7,7 +7,7 @@ import time
 import urllib.parse
 import urllib.request
 from base64 import b64encode
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PROMETHEUS_PORT = 9090  # the monitoring role's monitoring_prometheus_port
 ALERTMANAGER_PORT = 9093  # its monitoring_alertmanager_port
@@ -17,8 +17,8 @@ WEB_USER = "pgha"  # its monitoring_web_username
 @dataclass
 class Monitoring:
     address: str
-    password: str
-    context: object  # ssl.SSLContext trusting the cluster CA
+    password: str = field(repr=False)  # never in a test's or drill's output
+    context: object = None  # ssl.SSLContext trusting the cluster CA
 
     @classmethod
     def of(cls, cluster):

@@ -25,6 +25,8 @@ COLUMNS = [
     ("VIP moved s", "vip_moved_after_s"),
     ("two VIP holders max s", "vip_two_holders_max_s"),
     ("retried / failed requests", "requests"),
+    ("alert fired / resolved s", "alerts"),
+    ("Prometheus leaders (most at once)", "prometheus_leaders"),
     ("observed effect", "fault_effect"),
     ("passed", "passed"),
 ]
@@ -55,6 +57,14 @@ def row(result):
             cells.append("-" if not rejoin else f"{rejoin['seconds']}{' REINIT' if rejoin['reinit'] else ''}")
         elif key == "requests":
             cells.append(f"{result.get('retried_requests')} / {result.get('failed_requests')}")
+        elif key == "alerts":  # seconds from the fault to firing / from the heal to resolved
+            alerts = result.get("alerts") or {}
+            cells.append(
+                "; ".join(f"{n} {a['fired_after_s']} / {a['resolved_after_heal_s']}" for n, a in alerts.items()) or "-"
+            )
+        elif key == "prometheus_leaders":
+            leaders = result.get("prometheus_leaders")
+            cells.append(f"{', '.join(leaders['leaders'])} ({leaders['most_at_once']})" if leaders else "-")
         else:
             cells.append(str(result.get(key)))
     return "| " + " | ".join(cells) + " |"

@@ -224,7 +224,7 @@ class Query:
             (labels["instance"], int(value))
             for labels, value in monitoring.query('haproxy_backend_active_servers{proxy="primary"}')
         )
-        vrrp = monitoring.query('pgha_vrrp_master{vrrp_instance="pgha_vip"}')
+        vrrp = monitoring.query('pgha_vip_held{vrrp_instance="pgha_vip"}')
         holders = {labels["instance"]: value == 1 for labels, value in vrrp}
         vip = next((labels.get("vip") for labels, _ in vrrp), None)
         balancers = [

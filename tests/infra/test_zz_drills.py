@@ -13,7 +13,15 @@ from drills.runner import Drill
 
 # Write-downtime targets (printed). On Consul the DCS drill runs instead of switchover;
 # the front-door drills need the VIP over two balancers (the default scenario).
-TARGETS = {"switchover": 5, "crash-primary": 30, "isolate-primary": 35, "crash-balancer": 5, "rolling-deploy": 1}
+# replica-crash also checks that its alert fires in Alertmanager and resolves.
+TARGETS = {
+    "switchover": 5,
+    "replica-crash": 5,
+    "crash-primary": 30,
+    "isolate-primary": 35,
+    "crash-balancer": 5,
+    "rolling-deploy": 1,
+}
 if DCS == "consul":
     TARGETS = {"crash-primary": 30, "isolate-primary": 35, "dcs-quorum-loss": 60}
 
@@ -25,7 +33,8 @@ def test_drill(name):
         f"\n{name}: write downtime {result['write_downtime_s']} s (target <= {TARGETS[name]} s), "
         f"new leader after {result['time_to_new_leader_s']} s, acknowledged {result['acknowledged']}, "
         f"lost {result['acknowledged_lost']}, split-brain samples {result['split_brain_samples']}, "
-        f"rejoin {result['rejoin']}, observed effect: {result['fault_effect']}, report {result['report']}"
+        f"rejoin {result['rejoin']}, observed effect: {result['fault_effect']}, alerts {result['alerts']}, "
+        f"Prometheus leaders {result['prometheus_leaders']}, report {result['report']}"
     )
     assert result["acknowledged_lost"] == 0, f"expected no acknowledged loss, found {result['lost_examples']}"
     assert result["split_brain_samples"] == 0, f"expected no split brain, found {result['split_brain_examples']}"
