@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PGHA_SECRETS_DIR ?= $(CURDIR)/inventory/lab/.secrets
 
-.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit molecule molecule-consul test bench bench-front-door drill
+.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit molecule molecule-consul test bench bench-front-door bench-monitoring drill
 
 help:
 	@echo "make lab          build and start the container lab and run site.yml"
@@ -16,6 +16,7 @@ help:
 	@echo "make switchover   planned switchover through Patroni"
 	@echo "make bench        ingest benchmark against its direct-write ceiling"
 	@echo "make bench-front-door   throughput through the lab's VIP, two aggregators against one"
+	@echo "make bench-monitoring   memory and CPU of the monitoring stack on the lab, against the database tier's"
 	@echo "make drill DRILL=crash-primary [RUNS=3] [SYNC_OFF=1]   failover drill (DRILL=all for every one)"
 
 venv: $(STAMP)
@@ -84,6 +85,10 @@ bench: venv
 bench-front-door: venv
 	command -v wrk >/dev/null || apt-get install -y -q wrk
 	python bench/front_door.py
+
+# On a running `make lab`: what Prometheus, Alertmanager and the exporters cost.
+bench-monitoring: venv
+	python bench/monitoring_footprint.py
 
 DRILL ?= all
 RUNS ?= 1

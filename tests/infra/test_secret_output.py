@@ -2,7 +2,7 @@
 
 import subprocess
 
-from lab import SECRETS, node, run_playbook
+from lab import MONITORING, SECRETS, node, run_playbook
 
 STALE = "stale-value-written-by-the-test"
 
@@ -15,6 +15,15 @@ def test_a_diff_converge_rewriting_secret_files_prints_no_secret():
     app1.check_output(f"sed -i 's|^\\(AGGREGATOR_DATABASE_URL=\\).*|\\1{STALE}|' /etc/aggregator/aggregator.env")
     app1.check_output(f"sed -i 's|^\\( *stats auth [a-z]*:\\).*|\\1{STALE}|' /etc/haproxy/haproxy.cfg")
 
+    monitored = {}  # with a monitoring group: the exporter's DSN and Prometheus's password file
+    if MONITORING:
+        monitored = {
+            pg1: "/etc/default/prometheus-postgres-exporter",
+            node(MONITORING[0]): "/etc/prometheus/secrets/web_password",
+        }
+        pg1.check_output(f"sed -i 's|^\\(DATA_SOURCE_NAME=\\).*|\\1{STALE}|' {monitored[pg1]}")
+        node(MONITORING[0]).check_output(f"echo {STALE} > /etc/prometheus/secrets/web_password")
+
     run = run_playbook("site.yml", "--diff", "-v")
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]
@@ -23,6 +32,8 @@ def test_a_diff_converge_rewriting_secret_files_prints_no_secret():
     assert STALE not in pg1.check_output("cat /etc/patroni/patroni.yml")
     assert STALE not in app1.check_output("cat /etc/aggregator/aggregator.env")
     assert STALE not in app1.check_output("cat /etc/haproxy/haproxy.cfg")
+    for host, path in monitored.items():
+        assert STALE not in host.check_output(f"cat {path}")
     secrets = {path.name: path.read_text().split()[0] for path in SECRETS.iterdir() if path.is_file()}
     assert len(secrets) >= 8, f"expected the generated passwords and tokens in {SECRETS}, found {sorted(secrets)}"
     # Private keys: every base64 line of each PEM body, except a line it shares with the

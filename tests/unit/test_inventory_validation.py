@@ -35,11 +35,13 @@ NODES_PLAYBOOK = "playbooks/validate_nodes.yml"
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 
 
-def inventory(etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=None, drop_var=None, backup=()):
+def inventory(
+    etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=None, drop_var=None, backup=(), monitoring=()
+):
     hosts = {f"db{i}": {"node_address": f"10.0.0.{i}", **LOCAL} for i in range(1, max(etcd, postgres) + 1)}
     for i in range(1, max(balancers, 1) + 1):
         hosts[f"lb{i}"] = {"node_address": f"10.0.0.{99 + i}", **LOCAL}
-    for i, name in enumerate(backup):
+    for i, name in enumerate((*backup, *monitoring)):
         hosts.setdefault(name, {"node_address": f"10.0.0.{200 + i}", **LOCAL})
     if drop_address:
         del hosts[drop_address]["node_address"]
@@ -53,6 +55,7 @@ def inventory(etcd=3, postgres=3, balancers=1, extra_vars=None, drop_address=Non
                 "balancers": {"hosts": {f"lb{i}": None for i in range(1, balancers + 1)}},
                 "aggregator": {"hosts": {"lb1": None}},
                 **({"backup": {"hosts": dict.fromkeys(backup)}} if backup else {}),
+                **({"monitoring": {"hosts": dict.fromkeys(monitoring)}} if monitoring else {}),
             },
         }
     }
@@ -108,6 +111,14 @@ def test_a_consul_inventory_needs_no_etcd_group(tmp_path):
 
 
 BACKUP = {"pgbackrest_cipher_pass": "c" * 48}
+MONITORING = {"monitoring_web_password": "p" * 32, "patroni_monitor_password": "e" * 32}
+
+
+def test_a_monitoring_host_with_its_secrets_passes(tmp_path):
+    result = run_validate(tmp_path, inventory(monitoring=["mon1"], extra_vars=MONITORING))
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
 VIP_UNUSABLE = "pgha_vip (keepalived_vip) must be an unused IPv4 address"
 
 ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
@@ -166,6 +177,15 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
         (inventory(balancers=2, extra_vars={"pgha_vip": "10.0.0.101"}), VIP_UNUSABLE),
         (inventory(balancers=2, extra_vars={"pgha_vip": "192.168.7.5"}), VIP_UNUSABLE),
         (inventory(balancers=2, extra_vars={"pgha_vip": "10.0.0.150", "keepalived_virtual_router_id": 300}), "1-255"),
+        (inventory(monitoring=["mon1", "mon2"], extra_vars=MONITORING), "group needs exactly one host"),
+        (
+            inventory(monitoring=["mon1"], extra_vars={**MONITORING, "monitoring_web_password": "short"}),
+            "monitoring_web_password is empty or shorter than 16 characters",
+        ),
+        (
+            inventory(monitoring=["mon1"], extra_vars=MONITORING, drop_var="patroni_monitor_password"),
+            "patroni_monitor_password (the PostgreSQL exporter",
+        ),
     ],
     ids=[
         "two-etcd",
@@ -200,6 +220,9 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
         "vip-is-a-balancer-address",
         "vip-outside-the-subnet",
         "vrrp-router-id-out-of-range",
+        "two-monitoring-hosts",
+        "short-monitoring-password",
+        "no-exporter-password",
     ],
 )
 def test_bad_inventory_fails_with_a_clear_message(tmp_path, inv, message):
