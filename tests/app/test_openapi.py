@@ -11,7 +11,9 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 def test_document_validates(client):
     doc = client.get("/openapi.json").json
     validate(doc)
-    assert set(doc["paths"]) >= {"/publish", "/events", "/stats", "/replication", "/health", "/ready", "/metrics"}
+    assert set(doc["paths"]) >= {
+        "/publish", "/events", "/stats", "/replication", "/graphql", "/status", "/health", "/ready", "/metrics"
+    }  # fmt: skip
     assert doc["components"]["schemas"]["Event"]["required"] == ["event_id"]
 
 

@@ -109,6 +109,49 @@ def build(max_events):
             "/backups": {
                 "get": _read("Backup and WAL archiving health", _ok("Newest backup per type, archiver, alerts"))
             },
+            "/graphql": {
+                "post": {
+                    **_read(
+                        "The read-only GraphQL gateway (schema by introspection); bad queries are GraphQL errors",
+                        {**_ok("A GraphQL result: data and, when any, errors"), "400": _error("No usable query")},
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["query"],
+                                    "properties": {
+                                        "query": {"type": "string"},
+                                        "variables": {"type": ["object", "null"]},
+                                        "operationName": {"type": ["string", "null"]},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                },
+                "get": {
+                    **_read(
+                        "The same gateway with query parameters",
+                        {**_ok("A GraphQL result: data and, when any, errors"), "400": _error("No usable query")},
+                    ),
+                    "parameters": [
+                        {"name": "query", "in": "query", "required": True, "schema": {"type": "string"}},
+                        {"name": "variables", "in": "query", "required": False, "schema": {"type": "string"}},
+                        {"name": "operationName", "in": "query", "required": False, "schema": {"type": "string"}},
+                    ],
+                },
+            },
+            "/status": {
+                "get": {
+                    "summary": "The status page (HTML; it reads /graphql with the read token it is given)",
+                    "responses": {
+                        "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}
+                    },
+                }
+            },
             "/health": {"get": {"summary": "Liveness", "responses": _ok("Alive")}},
             "/ready": {
                 "get": {
