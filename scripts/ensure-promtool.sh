@@ -4,7 +4,7 @@
 # start a Prometheus server on the controller. Usage: scripts/ensure-promtool.sh <bin dir>
 set -euo pipefail
 
-BIN_DIR="${1:?usage: $0 <bin dir>}"
+BIN_DIR="$(realpath "${1:?usage: $0 <bin dir>}")"  # absolute: the work happens elsewhere
 if [ -x "$BIN_DIR/promtool" ]; then
   exit 0
 fi
