@@ -63,7 +63,7 @@ unit: venv
 
 # The status page test drives Debian's Chromium (headless) through Playwright.
 molecule: venv docker
-	command -v chromium >/dev/null || apt-get install -y -q chromium
+	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 	molecule test -s default
 
 molecule-consul: venv docker
