@@ -8,7 +8,7 @@ from typing import NewType
 
 import psycopg2
 import strawberry
-from flask import current_app
+from flask import current_app, g
 from strawberry.schema.config import StrawberryConfig
 
 from . import replication as replication_health
@@ -166,6 +166,14 @@ def _known_members():
         return []
 
 
+def _from_primary():
+    """The primary's standbys and slots, read once per request: `cluster` and
+    `replication` in one query share them."""
+    if "pgha_from_primary" not in g:
+        g.pgha_from_primary = replication_api.from_primary()
+    return g.pgha_from_primary
+
+
 def _patroni():
     config = current_app.config
     return config["PATRONI_URLS"], config["PATRONI_CA_FILE"]
@@ -179,7 +187,7 @@ class Query:
         if patroni["source"] is None:
             raise RuntimeError(f"no Patroni REST API answered: {'; '.join(patroni['errors'])}")
         try:  # during a failover the primary may not answer: Patroni's view alone
-            standbys = replication_api.from_primary()["standbys"]
+            standbys = _from_primary()["standbys"]
         except psycopg2.Error:
             standbys = None
         members = _members(patroni, standbys, _known_members())
@@ -188,7 +196,7 @@ class Query:
 
     @strawberry.field(description="Replication slots and the reference design's alerts, from the primary")
     def replication(self) -> Replication | None:
-        body = replication_api.from_primary()
+        body = _from_primary()
         slots = [Slot(**s) for s in body["slots"]]
         return Replication(primary=body["primary"], slots=slots, alerts=body["alerts"])
 

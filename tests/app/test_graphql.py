@@ -106,3 +106,17 @@ def test_only_the_read_token_gets_in(make_app):
     response = client.post("/graphql", json=query, headers={"Authorization": f"Bearer {'r' * 40}"})
     assert response.status_code == 200
     assert response.json["data"]["stats"]["received"] == 0
+
+
+def test_one_query_reads_the_primary_once(make_app, monkeypatch):
+    from aggregator.api import replication
+
+    calls = []
+    real = replication.from_primary
+    monkeypatch.setattr(replication, "from_primary", lambda: calls.append(1) or real())
+    # No Patroni here, so `cluster` stops before the primary: two `replication` fields
+    # (aliases) stand for the two readers.
+    app = make_app()
+    body = ask(app.test_client(), "{ a: replication { primary } b: replication { slots { slotName } } }")
+    assert body["data"]["a"] == {"primary": True}
+    assert len(calls) == 1
