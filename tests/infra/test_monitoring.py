@@ -3,7 +3,6 @@ metrics the alert rules read exist, nothing fires on the healthy cluster, an ale
 reaches the webhook receiver, and every endpoint wants its identity."""
 
 import json
-import pathlib
 import re
 import ssl
 import time
@@ -12,7 +11,7 @@ import urllib.request
 
 import pytest
 import yaml
-from lab import ADDRESSES, APP_NODES, BACKUPS, DCS, INVENTORY, MONITORING, REPO, node, tls_context
+from lab import ADDRESSES, APP_NODES, BACKUPS, DCS, INVENTORY, MONITORING, REPO, SECRETS, node, tls_context
 
 from drills.cluster import Cluster
 from drills.monitoring import ALERTMANAGER_PORT, PROMETHEUS_PORT, Monitoring
@@ -135,9 +134,9 @@ def test_an_exporter_refuses_a_client_without_a_certificate():
 
 
 def test_an_exporter_answers_a_client_with_a_certificate_from_the_ca():
-    secrets = pathlib.Path(Cluster.from_inventory(INVENTORY).secrets) / "pki"
+    pki = SECRETS / "pki"
     context = tls_context()
-    context.load_cert_chain(secrets / "pg1.crt", secrets / "pg1.key")
+    context.load_cert_chain(pki / "pg1.crt", pki / "pg1.key")
     url = f"https://{ADDRESSES['pg1']}:{NODE_EXPORTER_PORT}/metrics"
     with urllib.request.urlopen(url, timeout=5, context=context) as response:
         assert b"node_filesystem_avail_bytes" in response.read()

@@ -1,9 +1,8 @@
 #!/usr/bin/python3
 """Alertmanager webhook receiver: appends every notification (one JSON line each, with
-the time it arrived) to a log and serves the log back, so notifications can be seen.
+the time it arrived) to a log people and tests read.
 
-POST /  an Alertmanager webhook payload;  GET /  the log as a JSON array.
-Loopback only: Alertmanager runs on the same node.
+POST /  an Alertmanager webhook payload. Loopback only: Alertmanager runs on the same node.
 """
 
 import argparse
@@ -29,20 +28,6 @@ def handler_for(log_path):
                 log.write(line + "\n")
             self.send_response(200)
             self.end_headers()
-
-        def do_GET(self):
-            with LOCK:
-                try:
-                    with open(log_path, encoding="utf-8") as log:
-                        entries = [json.loads(line) for line in log if line.strip()]
-                except FileNotFoundError:
-                    entries = []
-            body = json.dumps(entries).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
         def log_message(self, *args):
             pass
