@@ -14,15 +14,14 @@ restored table holds every row, then drops the table.
 """
 
 import argparse
-import pathlib
 import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from drills.cluster import REPO, Cluster, run_sql  # noqa: E402
-from drills.polling import wait_until  # noqa: E402
-from drills.restore import run_playbook  # noqa: E402
+from drills.cluster import Cluster
+from drills.polling import wait_until
+from drills.postgres import run_sql
+from drills.restore import run_playbook
+from drills.topology import REPO
 
 ROW_BYTES = 1024
 

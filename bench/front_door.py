@@ -22,15 +22,14 @@ from statistics import median
 
 import orjson
 
+# bench/ is the script's folder, so its sibling ingest.py imports as `ingest`.
+from ingest import REFERENCE_EVENTS_PER_SECOND, Endpoint, make_events, post_bodies, wrk_single
+
+from drills.cluster import Cluster
+from drills.polling import wait_until
+from drills.topology import API_PORT
+
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
-
-from ingest import REFERENCE_EVENTS_PER_SECOND, Endpoint, make_events, post_bodies, wrk_single  # noqa: E402
-
-from drills.cluster import API_PORT, Cluster  # noqa: E402
-from drills.polling import wait_until  # noqa: E402
-from drills.runner import front_door_whole  # noqa: E402
 
 
 def set_servers(cluster, servers, state):
@@ -49,7 +48,7 @@ def only(cluster, kept):
         yield
     finally:
         set_servers(cluster, others, "ready")
-        if not wait_until(lambda: front_door_whole(cluster), 60):
+        if not wait_until(lambda: cluster.front_door_whole(), 60):
             raise RuntimeError(
                 f"the aggregators did not all come back: {cluster.api_servers(cluster.vip_holders()[0])}"
             )

@@ -38,15 +38,14 @@ from statistics import median
 import orjson
 import psycopg2
 
+from aggregator import schema
+from testbed import tlsfiles
+from testbed.pgserver import PgServer, free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The app requires bearer tokens: one generated per run, sent with every publish.
 TOKEN = secrets.token_hex(16)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "app"))
-
-import tlsfiles  # noqa: E402
-from aggregator import schema  # noqa: E402
-from pgserver import PgServer, free_port  # noqa: E402
 
 REFERENCE_EVENTS_PER_SECOND = 168
 

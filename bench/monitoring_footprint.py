@@ -9,14 +9,11 @@ the baseline of the same run.
 import argparse
 import json
 import pathlib
-import sys
 import time
 
 import yaml
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from drills.cluster import Cluster  # noqa: E402
+from drills.cluster import Cluster
 
 INVENTORY = pathlib.Path(__file__).resolve().parents[1] / "inventory" / "lab"
 MONITORING_UNITS = {

@@ -6,12 +6,13 @@ import pathlib
 import statistics
 import sys
 
-from .cluster import REPO, Cluster
+from .cluster import Cluster
 from .faults import CATALOGUE
 from .polling import wait_until as wait
 from .report import DEFAULT_DIR, markdown_table
 from .restore import ClusterLoss, OperatorError
 from .runner import Drill
+from .topology import REPO
 
 # Drills that restore the cluster from its backups (a backup group) rather than break it.
 RESTORE_DRILLS = {OperatorError.name: OperatorError, ClusterLoss.name: ClusterLoss}

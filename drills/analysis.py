@@ -1,6 +1,6 @@
 """Turn samples and acknowledgements into the drill's figures (pure functions, tested)."""
 
-from aggregator.publisher import longest_gap
+from publisher.load import longest_gap
 
 
 def longest_ack_gap(ack_times, start, end):

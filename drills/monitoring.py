@@ -25,7 +25,7 @@ class Monitoring:
         """The cluster's monitoring node, or None when the inventory has none."""
         if not cluster.monitoring:
             return None
-        return cls(cluster.monitoring, cluster.secret("monitoring_web"), cluster.tls_context())
+        return cls(cluster.monitoring_address, cluster.secret("monitoring_web"), cluster.tls_context())
 
     def get(self, port, path, params=None, body=None, timeout=5):
         """GET (POST with a JSON `body`) with the web user; the answer's JSON (None

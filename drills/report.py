@@ -4,12 +4,10 @@ import datetime
 import json
 import pathlib
 
-import matplotlib
+# A Figure made directly needs no pyplot backend: the drills run on machines without a screen.
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from . import analysis  # noqa: E402
+from . import analysis
 
 DEFAULT_DIR = pathlib.Path(__file__).resolve().parents[1] / "reports" / "drills"
 
@@ -79,7 +77,8 @@ def plot(result, samples, ack_times, end_time, path):
     start = result["fault_time"] - 6
     buckets = analysis.acks_per_bucket(ack_times, start, end_time)
     xs = [i * 0.1 - 6 for i in range(len(buckets))]
-    fig, ax = plt.subplots(figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    ax = fig.subplots()
     ax.bar(xs, buckets, width=0.1, color="tab:blue", label="acknowledged events / 100 ms")
     ax.axvline(0, color="red", linestyle="--", label="fault")
     ax.axvline(result["heal_time"] - result["fault_time"], color="green", linestyle="--", label="heal")
@@ -99,4 +98,3 @@ def plot(result, samples, ack_times, end_time, path):
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -15,21 +15,13 @@ import time
 import uuid
 
 from . import analysis
-from .cluster import REPO
+from .checks import check_consistency, get_json, missing_acks, missing_on_leader, require_whole
+from .load import finish, read_acks, start_load
 from .polling import wait_until as wait
 from .report import report_folder
-from .runner import (
-    check_consistency,
-    finish,
-    get_json,
-    missing_acks,
-    missing_on_leader,
-    read_acks,
-    require_whole,
-    start_load,
-)
 from .sampler import Sampler
 from .secrets import ansible_env
+from .topology import REPO
 
 BEFORE_T = 10  # seconds of load before T
 AFTER_T = 8  # seconds of load after T: these events must not survive the restore

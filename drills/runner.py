@@ -1,21 +1,21 @@
-"""Run one drill: load, fault, heal, settle, check, report."""
+"""Run one drill: load, fault, heal, settle, check, report. `Drill.run` is its phases
+in order; each phase is one method and returns what the next ones read."""
 
 import datetime
-import json
-import os
 import pathlib
-import re
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
+from dataclasses import dataclass, field
 
 from . import analysis
-from .cluster import CommandFailed
+from .checks import check_consistency, get_json, missing_on_leader, require_whole
 from .faults import ALERT_FIRE_LIMIT, CATALOGUE
+from .load import finish, publisher_counts, read_acks, start_load
 from .monitoring import AlertWatch, Monitoring
+from .nodes import CommandFailed
 from .polling import wait_until as wait
+from .report import write_report
 from .sampler import Sampler
 
 WARMUP = 5  # seconds of load before the fault
@@ -27,6 +27,21 @@ ALERT_RESOLVE_LIMIT = 60  # seconds after the cluster settled within which its a
 FAULT_ERRORS = (CommandFailed, RuntimeError, OSError, subprocess.TimeoutExpired)
 
 
+@dataclass
+class Timeline:
+    """When each phase happened (time.time()), and what the fault phase saw."""
+
+    fault: float = 0.0
+    heal: float = 0.0
+    heal_done: float = 0.0
+    settle: float = 0.0
+    end: float = 0.0
+    settled: bool = False
+    effect: str | None = None
+    errors: list = field(default_factory=list)
+    rejoin: dict | None = None
+
+
 class Drill:
     def __init__(self, cluster, name, rate=200, settle_timeout=120, report_dir=None, log=print):
         if name not in CATALOGUE:
@@ -34,138 +49,187 @@ class Drill:
         self.cluster, self.fault, self.rate = cluster, CATALOGUE[name](), rate
         self.settle_timeout, self.report_dir, self.log = settle_timeout, report_dir, log
         self.run_id = f"drill-{name}-{uuid.uuid4().hex[:8]}"
+        self.ack_log = f"/tmp/{self.run_id}.acks"
+        self.stop_file = f"/tmp/{self.run_id}.stop"
 
     def run(self):
+        leader, target, stats_before = self._prepare()
+        sampler, monitoring, watch = self._start_watching()
+        duration = WARMUP + self.fault.load_seconds(self.cluster)
+        load = start_load(self.cluster, self.rate, self.ack_log, duration, self.run_id, self.stop_file)
+        time.sleep(WARMUP)
+        timeline = Timeline()
+        self._inject(target, watch, timeline)
+        self._heal_and_settle(target, watch, timeline)
+        load_out = self._stop_load(load, duration)
+        sampler.stop()
+        timeline.end = time.time()
+        acks = read_acks(self.ack_log)
+        result = {
+            **self._identity(leader, target),
+            **self._timing(timeline),
+            **self._acknowledgements(acks, timeline),
+            **self._primaries(sampler.samples, timeline, monitoring, leader, target),
+            **self._front_door(sampler.samples, timeline.fault, target),
+            "alerts": watch.summary(self.fault.alerts, timeline.fault, timeline.heal) if watch else None,
+            "alert_poll_errors": watch.errors if watch else 0,
+            "consistency": check_consistency(self.cluster, stats_before),
+            **publisher_counts(load_out),
+            "publisher": load_out[-1500:],
+        }
+        result["failures"] = verdict(result)
+        result["passed"] = not result["failures"]
+        ack_times = [t for _, _, t in acks]
+        result["report"] = write_report(result, sampler.samples, ack_times, timeline.end, self.report_dir)
+        return result
+
+    # --- Phases, in order --------------------------------------------------------
+    def _prepare(self):
+        """A whole cluster, who leads, the fault's target and /stats before anything."""
         cluster, fault = self.cluster, self.fault
         require_whole(cluster)
         members = cluster.members()
         leader = next(m["name"] for m in members if m["role"] == "leader")
         sync = next((m["name"] for m in members if m["role"] == "sync_standby"), None)
         target = fault.target(cluster, leader, sync)
-        stats_before = get_json(cluster, "/stats")
         self.log(f"[{fault.name}] leader {leader}, sync standby {sync}, target {target}")
+        return leader, target, get_json(cluster, "/stats")
 
-        ack_log = f"/tmp/{self.run_id}.acks"
-        hold = fault.hold_for(cluster)
-        duration = WARMUP + fault.load_seconds(cluster)
-        sampler = Sampler(cluster)
+    def _start_watching(self):
+        """The sampler, and where the inventory has monitoring the alert watch (once the
+        alerts this fault raises are quiet: one left from before would not be its own)."""
+        sampler = Sampler(self.cluster)
         sampler.start()
-        monitoring = Monitoring.of(cluster)
-        watch = AlertWatch(monitoring).start() if monitoring and fault.alerts else None
-        if watch:  # an alert still active from before would not be this fault's
-            wait(lambda: watch.quiet(fault.alerts), ALERT_RESOLVE_LIMIT)
-        stop_file = f"/tmp/{self.run_id}.stop"
-        load = start_load(self.cluster, self.rate, ack_log, duration, self.run_id, stop_file)
-        time.sleep(WARMUP)
+        monitoring = Monitoring.of(self.cluster)
+        watch = AlertWatch(monitoring).start() if monitoring and self.fault.alerts else None
+        if watch:
+            wait(lambda: watch.quiet(self.fault.alerts), ALERT_RESOLVE_LIMIT)
+        return sampler, monitoring, watch
 
-        fault_errors = []
-        writes_stop_limit = fault.writes_stop_limit(cluster)
-        fault_time = time.time()
-        effect = None
+    def _inject(self, target, watch, timeline):
+        """Inject the fault and hold it, watching for its effect (and its alerts)."""
+        cluster, fault = self.cluster, self.fault
+        hold = fault.hold_for(cluster)
+        timeline.fault = time.time()
         try:
             before = fault.before(cluster, target)
             fault.inject(cluster, target, before)
         except FAULT_ERRORS as exc:
-            fault_errors.append(f"inject on {target} failed: {exc}")
+            timeline.errors.append(f"inject on {target} failed: {exc}")
             time.sleep(hold)
-        else:
-            self.log(f"[{fault.name}] fault injected on {target}")
-            effect = observe_effect(fault, cluster, target, before, hold)
-            self.log(f"[{fault.name}] observed: {effect or 'NO EFFECT'}")
-            if watch:  # the fault lasts until its alerts fire (or the limit passes)
-                wait(lambda: watch.fired(fault.alerts, fault_time), ALERT_FIRE_LIMIT - (time.time() - fault_time))
-        heal_time = time.time()
+            return
+        self.log(f"[{fault.name}] fault injected on {target}")
+        timeline.effect = observe_effect(fault, cluster, target, before, hold)
+        self.log(f"[{fault.name}] observed: {timeline.effect or 'NO EFFECT'}")
+        if watch:  # the fault lasts until its alerts fire (or the limit passes)
+            limit = ALERT_FIRE_LIMIT - (time.time() - timeline.fault)
+            wait(lambda: watch.fired(fault.alerts, timeline.fault), limit)
+
+    def _heal_and_settle(self, target, watch, timeline):
+        """Heal, wait for the lost node to rejoin and the cluster (and front door) to be whole."""
+        cluster, fault = self.cluster, self.fault
+        timeline.heal = time.time()
         try:
             fault.heal(cluster, target)
         except FAULT_ERRORS as exc:
-            fault_errors.append(f"heal of {target} failed: {exc}")
-        self.log(f"[{fault.name}] healed after {heal_time - fault_time:.1f} s")
-
-        heal_done = time.time()
-        rejoin = self._wait_rejoin(target, heal_time, fault_time) if fault.loses_node else None
-        settled = wait(lambda: cluster.healthy() and front_door_whole(cluster), self.settle_timeout)
-        settle_time = time.time()
-        self.log(
-            f"[{fault.name}] cluster {'settled' if settled else 'NOT settled'} after {settle_time - heal_time:.1f} s"
-        )
+            timeline.errors.append(f"heal of {target} failed: {exc}")
+        self.log(f"[{fault.name}] healed after {timeline.heal - timeline.fault:.1f} s")
+        timeline.heal_done = time.time()
+        if fault.loses_node:
+            timeline.rejoin = self._wait_rejoin(target, timeline.heal, timeline.fault)
+        timeline.settled = wait(lambda: cluster.healthy() and cluster.front_door_whole(), self.settle_timeout)
+        timeline.settle = time.time()
+        state = "settled" if timeline.settled else "NOT settled"
+        self.log(f"[{fault.name}] cluster {state} after {timeline.settle - timeline.heal:.1f} s")
         if watch:
-            wait(lambda: watch.resolved(fault.alerts, fault_time), ALERT_RESOLVE_LIMIT)
+            wait(lambda: watch.resolved(fault.alerts, timeline.fault), ALERT_RESOLVE_LIMIT)
             watch.stop()
-        if fault.load_until_settled:
-            time.sleep(COOLDOWN)
-            pathlib.Path(stop_file).touch()
-        load_out = finish(load, timeout=duration + 120)
-        sampler.stop()
-        end_time = time.time()
-        prometheus_leaders = (
-            monitoring.leaders_between(fault_time - 10, settle_time)
-            if monitoring and fault.leader_change_in_prometheus
-            else None
-        )
 
-        acks = read_acks(ack_log)
-        ack_times = [t for _, _, t in acks]
-        new_leader_after, new_leader = analysis.time_to_new_leader(sampler.samples, fault_time, leader)
-        split = analysis.split_brain_samples(sampler.samples)
-        missing = missing_on_leader(cluster, acks)
-        self.log(f"[{fault.name}] new leader {new_leader} after {new_leader_after} s")
-        consistency = check_consistency(cluster, stats_before)
-        leader_after = cluster.leader()
-        overlaps = analysis.vip_overlaps(sampler.samples)
-        vip_before = analysis.vip_holders(next((x for x in reversed(sampler.samples) if x["t"] < fault_time), {}))
-        result = {
+    def _stop_load(self, load, duration):
+        """The publisher's output; an open-ended load is stopped COOLDOWN s after settling."""
+        if self.fault.load_until_settled:
+            time.sleep(COOLDOWN)
+            pathlib.Path(self.stop_file).touch()
+        return finish(load, timeout=duration + 120)
+
+    # --- The result, part by part ---------------------------------------------------
+    def _identity(self, leader, target):
+        fault = self.fault
+        return {
             "drill": fault.name,
             "run_id": self.run_id,
             "leader_before": leader,
             "target": target,
             "expect_failover": fault.expect_failover,
-            "fault_effect": effect,
-            "fault_errors": fault_errors,
-            "leader_after": leader_after,
-            "fault_time": fault_time,
-            "heal_time": heal_time,
-            "settle_time": settle_time,
-            "settled": settled,
             "offered_rate": self.rate,
+            "moves_vip": fault.moves_vip,
+            "writes_stop_limit_s": fault.writes_stop_limit(self.cluster),
+        }
+
+    @staticmethod
+    def _timing(timeline):
+        return {
+            "fault_effect": timeline.effect,
+            "fault_errors": timeline.errors,
+            "fault_time": timeline.fault,
+            "heal_time": timeline.heal,
+            "heal_done_time": timeline.heal_done,
+            "settle_time": timeline.settle,
+            "settled": timeline.settled,
+            "rejoin": timeline.rejoin,
+        }
+
+    def _acknowledgements(self, acks, timeline):
+        """What the publisher was told was stored, and whether the leader has it."""
+        ack_times = [t for _, _, t in acks]
+        missing = missing_on_leader(self.cluster, acks)
+        return {
             "acknowledged": len(acks),
-            "write_downtime_s": round(analysis.longest_ack_gap(ack_times, fault_time - 1, settle_time), 3),
+            "write_downtime_s": round(analysis.longest_ack_gap(ack_times, timeline.fault - 1, timeline.settle), 3),
+            "acknowledged_lost": len(missing),
+            "lost_examples": missing[:10],
+            "last_ack_time": max(ack_times, default=None),
+        }
+
+    def _primaries(self, samples, timeline, monitoring, leader, target):
+        """Who led, when the leadership moved, and whether two nodes ever took writes."""
+        leader_after = self.cluster.leader()
+        new_leader_after, new_leader = analysis.time_to_new_leader(samples, timeline.fault, leader)
+        self.log(f"[{self.fault.name}] new leader {new_leader} after {new_leader_after} s")
+        split = analysis.split_brain_samples(samples)
+        prometheus_leaders = (
+            monitoring.leaders_between(timeline.fault - 10, timeline.settle)
+            if monitoring and self.fault.leader_change_in_prometheus
+            else None
+        )
+        return {
+            "leader_after": leader_after,
             "time_to_new_leader_s": _rounded(new_leader_after),
             "new_leader": new_leader,
             "failover": leader_after != leader,
-            "acknowledged_lost": len(missing),
-            "lost_examples": missing[:10],
             "split_brain_samples": len(split),
             "split_brain_examples": split[:5],
-            "samples": len(sampler.samples),
-            "longest_sampling_gap_s": round(analysis.longest_sampling_gap(sampler.samples), 3),
-            "stale_samples": analysis.stale_samples(sampler.samples),
-            "rejoin": rejoin,
-            "writes_stop_limit_s": writes_stop_limit,
-            "writes_stopped_after_s": _rounded(analysis.writes_stopped_after(sampler.samples, fault_time, target)),
-            "consistency": consistency,
-            "vip_holder_before": ",".join(vip_before) or None,
-            "vip_holder_after": ",".join(analysis.vip_holders(sampler.samples[-1])) if sampler.samples else None,
-            "vip_moved_after_s": (
-                _rounded(analysis.vip_moved_after(sampler.samples, fault_time, target)) if fault.moves_vip else None
-            ),
-            "vip_two_holders_samples": sum(1 for x in sampler.samples if len(analysis.vip_holders(x)) > 1),
-            "vip_two_holders_max_s": round(max((b - a for a, b in overlaps), default=0.0), 3),
-            "moves_vip": fault.moves_vip,
-            "heal_done_time": heal_done,
-            "alerts": watch.summary(fault.alerts, fault_time, heal_time) if watch else None,
-            "alert_poll_errors": watch.errors if watch else 0,
+            "samples": len(samples),
+            "longest_sampling_gap_s": round(analysis.longest_sampling_gap(samples), 3),
+            "stale_samples": analysis.stale_samples(samples),
+            "writes_stopped_after_s": _rounded(analysis.writes_stopped_after(samples, timeline.fault, target)),
             "prometheus_leaders": prometheus_leaders,
-            "last_ack_time": max(ack_times, default=None),
-            **publisher_counts(load_out),
-            "publisher": load_out[-1500:],
         }
-        result["failures"] = verdict(result)
-        result["passed"] = not result["failures"]
-        from .report import write_report
 
-        result["report"] = write_report(result, sampler.samples, ack_times, end_time, self.report_dir)
-        return result
+    def _front_door(self, samples, fault_time, target):
+        """Who held the VIP before and after, and for how long two balancers held it."""
+        overlaps = analysis.vip_overlaps(samples)
+        before = analysis.vip_holders(next((x for x in reversed(samples) if x["t"] < fault_time), {}))
+        moved = analysis.vip_moved_after(samples, fault_time, target) if self.fault.moves_vip else None
+        return {
+            "vip_holder_before": ",".join(before) or None,
+            "vip_holder_after": ",".join(analysis.vip_holders(samples[-1])) if samples else None,
+            "vip_moved_after_s": _rounded(moved),
+            "vip_two_holders_samples": sum(1 for x in samples if len(analysis.vip_holders(x)) > 1),
+            "vip_two_holders_max_s": round(max((b - a for a, b in overlaps), default=0.0), 3),
+        }
 
+    # --- Rejoin ------------------------------------------------------------------------
     def _wait_rejoin(self, node, since, fault_time):
         """Seconds from `since` until `node` streams again, and whether it was re-cloned
         (Patroni logs a basebackup or reinitialize when it does)."""
@@ -190,92 +254,6 @@ class Drill:
         return started.timestamp() >= fault_time and body.get("replication_state") == "streaming"
 
 
-def require_whole(cluster, timeout=60):
-    """Wait for one leader with every other member streaming, and (with a VIP) one VIP
-    holder balancing every aggregator; a drill never starts on less."""
-    if not wait(lambda: cluster.healthy() and front_door_whole(cluster), timeout):
-        problems = cluster.problems() + ([] if front_door_whole(cluster) else ["the front door is not whole"])
-        raise RuntimeError(f"the cluster is not whole before the drill: {'; '.join(problems)}")
-
-
-def front_door_whole(cluster):
-    """Without a VIP: nothing to check. With one: exactly one balancer holds it and its
-    HAProxy sends requests to every aggregator."""
-    if not cluster.vip:
-        return True
-    holders = cluster.vip_holders()
-    if len(holders) != 1:
-        return False
-    servers = cluster.api_servers(holders[0])
-    return sorted(servers) == sorted(cluster.aggregators) and all(v.startswith("UP") for v in servers.values())
-
-
-def publisher_counts(output):
-    """The publisher's own count of retried and failed requests (None when it printed none)."""
-    found = re.search(r"retried requests: (\d+), failed requests: (\d+)", output)
-    retried, failed = (int(found.group(1)), int(found.group(2))) if found else (None, None)
-    return {"retried_requests": retried, "failed_requests": failed}
-
-
-def start_load(cluster, rate, ack_log, duration, run_id, stop_file=None):
-    """The publisher at `rate` events/s for `duration` s (or until `stop_file` exists),
-    logging each acknowledged event."""
-    events = int(rate * duration)
-    cmd = [
-        sys.executable, "-m", "aggregator.publisher", "--url", cluster.api_url, "--events", str(events),
-        "--rate", str(rate), "--batch-size", "5", "--concurrency", "8", "--duplicate-rate", "0",
-        "--topics", "1", "--retries", "40", "--timeout", "45", "--ack-log", ack_log, "--run-id", run_id,
-        "--no-verify", *(["--stop-file", stop_file] if stop_file else []),
-    ]  # fmt: skip
-    # The token goes through the environment, not the command line (ps shows that).
-    token, ca = cluster.api_token("write"), cluster.ca_file
-    env = dict(os.environ, AGGREGATOR_PUBLISH_TOKEN=token, AGGREGATOR_CA_FILE=ca)
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-
-
-def check_consistency(cluster, stats_before):
-    """/stats invariant, unique_processed == rows, and identical rows on every node."""
-    stats = get_json(cluster, "/stats")
-    conn = cluster.connect(cluster.nodes[cluster.leader()])
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM events")
-        rows = cur.fetchone()[0]
-    conn.close()
-    digest_sql = "SELECT count(*), md5(string_agg(topic || '/' || event_id, ',' ORDER BY topic, event_id)) FROM events"
-
-    def digests():
-        found = {}
-        for name, address in cluster.nodes.items():
-            try:
-                c = cluster.connect(address)
-                with c, c.cursor() as cur:
-                    cur.execute(digest_sql)
-                    found[name] = list(cur.fetchone())
-                c.close()
-            except Exception as exc:  # a node that is down reports why
-                found[name] = [None, str(exc)[:80]]
-        return found
-
-    last = {}
-
-    def identical():
-        last.update(digests())
-        return len({tuple(v) for v in last.values()}) == 1
-
-    same = wait(identical, 15)
-    return {
-        "received": stats["received"],
-        "unique_processed": stats["unique_processed"],
-        "duplicate_dropped": stats["duplicate_dropped"],
-        "rows": rows,
-        "stats_invariant": stats["received"] == stats["unique_processed"] + stats["duplicate_dropped"],
-        "unique_equals_rows": stats["unique_processed"] == rows,
-        "nodes_identical": same,
-        "node_digests": last,
-        "duplicates_during_drill": stats["duplicate_dropped"] - stats_before["duplicate_dropped"],
-    }
-
-
 def observe_effect(fault, cluster, node, before, hold, timeout=EFFECT_TIMEOUT):
     """Poll the fault's visible effect during its hold (or up to `timeout` seconds for a
     fault without one) and return the first description, None when nothing showed.
@@ -291,27 +269,6 @@ def observe_effect(fault, cluster, node, before, hold, timeout=EFFECT_TIMEOUT):
     effect = wait(seen, hold or timeout)
     time.sleep(max(0.0, hold - (time.monotonic() - started)))
     return effect
-
-
-def missing_on_leader(cluster, acks):
-    """missing_acks, asked of the current leader."""
-    conn = cluster.connect(cluster.nodes[cluster.leader()])
-    try:
-        return missing_acks(conn, acks)
-    finally:
-        conn.close()
-
-
-def missing_acks(conn, acks):
-    """Acknowledged (topic, event_id, ack time) entries absent from the events table."""
-    with conn, conn.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE acked (topic text, event_id text) ON COMMIT DROP")
-        cur.executemany("INSERT INTO acked VALUES (%s, %s)", [(t, e) for t, e, _ in acks])
-        cur.execute(
-            "SELECT a.topic, a.event_id FROM acked a LEFT JOIN events e USING (topic, event_id) "
-            "WHERE e.event_id IS NULL ORDER BY 2"
-        )
-        return [f"{t}/{e}" for t, e in cur.fetchall()]
 
 
 def verdict(r):
@@ -378,32 +335,3 @@ def verdict(r):
 
 def _rounded(value):
     return None if value is None else round(value, 3)
-
-
-def get_json(cluster, path):
-    """A read-scoped GET on the aggregator API, verified against the deployment's CA."""
-    headers = {"Authorization": f"Bearer {cluster.api_token('read')}"}
-    request = urllib.request.Request(cluster.api_url + path, headers=headers)
-    with urllib.request.urlopen(request, timeout=30, context=cluster.tls_context()) as response:
-        return json.load(response)
-
-
-def finish(process, timeout):
-    try:
-        out, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, _ = process.communicate()
-    return out or ""
-
-
-def read_acks(path):
-    acks = []
-    try:
-        with open(path) as f:
-            for line in f:
-                topic, event_id, t = line.rstrip("\n").split("\t")
-                acks.append((topic, event_id, float(t)))
-    except FileNotFoundError:
-        pass
-    return acks

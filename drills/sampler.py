@@ -12,7 +12,8 @@ import time
 
 import psycopg2
 
-from .cluster import NODE_TLS, PATRONI_PORT, vip_check
+from .front_door import vip_check
+from .topology import NODE_TLS, PATRONI_PORT
 
 INTERVAL = 0.2
 STALE = 1.5

@@ -1,16 +1,12 @@
 """Fixtures shared by the app and drill tests: a real PostgreSQL for the session."""
 
-import pathlib
-import sys
 import uuid
 
 import psycopg2
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent / "app"))
-
-from aggregator import schema  # noqa: E402
-from pgserver import PgServer  # noqa: E402
+from aggregator import schema
+from testbed.pgserver import PgServer
 
 
 @pytest.fixture(scope="session")

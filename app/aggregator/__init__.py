@@ -4,6 +4,8 @@ from flask import Flask
 
 from . import config as settings
 from . import errors, metrics
+from .api.blueprints import BLUEPRINTS
+from .cli import register as register_cli
 from .runtime import Runtime
 
 
@@ -19,12 +21,8 @@ def create_app(config=None):
         metrics.RESPONSES.labels(code=f"{response.status_code // 100}xx").inc()
         return response
 
-    from .api import backups, events, graphql, health, openapi, publish, replication, stats, status
-
-    for module in (publish, events, stats, replication, backups, graphql, status, health, openapi):
-        app.register_blueprint(module.bp)
-
-    from .cli import register as register_cli
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
 
     register_cli(app)
     return app

@@ -81,3 +81,17 @@ def alerts(archiving, backups):
     if backups and backups["status"] != "OK":
         found.append(f"backups {backups['status']}: {backups['reason']}")
     return found
+
+
+def current(primary_reads, backup_info):
+    """Archiving and, when `backup_info` (the deployment has a repository), the newest
+    backups, read through the primary's pool (GET /backups and the gateway's `backups`)."""
+    with primary_reads.cursor() as cur:
+        cur.execute(ARCHIVER)
+        row = cur.fetchone()
+        archiving = archiving_status(row)
+        repository = None
+        if backup_info:
+            cur.execute(BACKUP_INFO)
+            repository = backups_status(cur.fetchone()[0], now=row[-1])
+    return {"archiving": archiving, "backups": repository, "alerts": alerts(archiving, repository)}

@@ -11,12 +11,11 @@ import strawberry
 from flask import current_app, g
 from strawberry.schema.config import StrawberryConfig
 
+from . import backups as backup_health
 from . import replication as replication_health
-from .api import backups as backups_api
-from .api import replication as replication_api
-from .api import runtime
-from .api import stats as stats_api
+from . import stats as counters
 from .monitoring import NotConfigured
+from .runtime import current_runtime
 
 # Counters outgrow GraphQL's 32-bit Int.
 Long = NewType("Long", int)
@@ -161,7 +160,7 @@ def _members(patroni, standbys, known=()):
 def _known_members():
     """Members Prometheus scrapes Patroni on (none when it does not answer)."""
     try:
-        return [labels["instance"] for labels, _ in runtime().monitoring.query('up{job="patroni"}')]
+        return [labels["instance"] for labels, _ in current_runtime().monitoring.query('up{job="patroni"}')]
     except (NotConfigured, OSError, ValueError, KeyError):
         return []
 
@@ -170,7 +169,7 @@ def _from_primary():
     """The primary's standbys and slots, read once per request: `cluster` and
     `replication` in one query share them."""
     if "pgha_from_primary" not in g:
-        g.pgha_from_primary = replication_api.from_primary()
+        g.pgha_from_primary = replication_health.from_primary(current_runtime().primary_reads)
     return g.pgha_from_primary
 
 
@@ -202,18 +201,19 @@ class Query:
 
     @strawberry.field(description="The aggregator's counters (GET /stats)")
     def stats(self) -> Stats | None:
-        body = stats_api.current()
+        rt = current_runtime()
+        body = counters.current(rt.reads, rt.started)
         return Stats(**{k: body[k] for k in ("received", "unique_processed", "duplicate_dropped", "batches")},
                      topics=body["topics"], uptime=body["uptime"])  # fmt: skip
 
     @strawberry.field(description="Events received per second over the last minute, every aggregator (Prometheus)")
     def ingest_rate(self) -> float | None:
-        found = runtime().monitoring.query("sum(rate(aggregator_events_received_total[1m]))")
+        found = current_runtime().monitoring.query("sum(rate(aggregator_events_received_total[1m]))")
         return round(found[0][1], 1) if found else 0.0
 
     @strawberry.field(description="Alerts firing in Alertmanager")
     def alerts(self) -> list[Alert] | None:
-        return [Alert(**a) for a in runtime().monitoring.alerts()]
+        return [Alert(**a) for a in current_runtime().monitoring.alerts()]
 
     @strawberry.field(description="The newest switchover or failover (Patroni's history); null before any")
     def last_failover(self) -> Failover | None:
@@ -226,7 +226,7 @@ class Query:
 
     @strawberry.field(description="The balancers: HAProxy up, its primary backend, and which holds the VIP")
     def front_door(self) -> FrontDoor | None:
-        monitoring = runtime().monitoring
+        monitoring = current_runtime().monitoring
         up = {labels["instance"]: value == 1 for labels, value in monitoring.query('up{job="haproxy"}')}
         servers = dict(
             (labels["instance"], int(value))
@@ -248,7 +248,7 @@ class Query:
 
     @strawberry.field(description="WAL archiving and the newest backups (GET /backups)")
     def backups(self) -> Backups | None:
-        body = backups_api.current()
+        body = backup_health.current(current_runtime().primary_reads, current_app.config["BACKUP_INFO"])
         archiving, repository = body["archiving"], body["backups"] or {}
         newest = (repository.get("newest") or {}).values()
         ages = [b["age_seconds"] for b in newest]

@@ -80,6 +80,25 @@ def report(standby_rows, slot_rows):
     return {"standbys": standbys, "slots": slots, "alerts": alerts}
 
 
+def from_primary(primary_reads):
+    """Standbys and slots with their status, read through the primary's pool (GET
+    /replication and the gateway's `replication` and `cluster`)."""
+    with primary_reads.cursor() as cur:
+        cur.execute("SELECT pg_is_in_recovery()")
+        (in_recovery,) = cur.fetchone()
+        if in_recovery:
+            return {
+                "primary": False,
+                "standbys": [],
+                "slots": [],
+                "alerts": ["connected to a standby, not the primary"],
+            }
+        cur.execute(STANDBYS)
+        standbys = cur.fetchall()
+        cur.execute(SLOTS)
+        return {"primary": True, **report(standbys, cur.fetchall())}
+
+
 def patroni_get(urls, path, cafile=None, timeout=1.0):
     """(url, JSON) of the first Patroni REST API that answers GET `path`, or (None,
     errors). HTTPS members are verified against `cafile` (or the system's CAs)."""

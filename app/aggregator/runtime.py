@@ -4,6 +4,8 @@ import atexit
 import threading
 import time
 
+from flask import current_app
+
 from . import db, green, schema
 from .ingest import IngestPool
 from .monitoring import MonitoringClient
@@ -81,3 +83,8 @@ class Runtime:
         for pool in (self._reads, self._primary_reads):
             if pool is not None:
                 pool.close()
+
+
+def current_runtime():
+    """The Runtime of the app handling this request (create_app keeps it in extensions)."""
+    return current_app.extensions["aggregator"]

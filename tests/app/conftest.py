@@ -1,13 +1,8 @@
-import pathlib
-import sys
-
 import psycopg2
 import pytest
+from flask.testing import FlaskClient
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-
-from aggregator import create_app  # noqa: E402
-from flask.testing import FlaskClient  # noqa: E402
+from aggregator import create_app
 
 # One token for every scope in the app tests; test_auth.py builds apps with separate ones.
 TOKEN = "test-token-for-every-scope"

@@ -8,7 +8,8 @@ import sys
 import time
 
 from conftest import TOKEN, TOKENS
-from pgserver import free_port
+
+from testbed.pgserver import free_port
 
 
 def request(port, method, path, body=None, timeout=30, close=False):

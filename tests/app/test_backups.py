@@ -1,6 +1,7 @@
 """Backup and archiving health: the issue's thresholds on both sides, and the endpoint."""
 
 import pytest
+
 from aggregator.backups import HOUR, alerts, archiving_status, backups_status
 
 NOW = 1_800_000_000.0

@@ -1,8 +1,9 @@
 """Settings come from AGGREGATOR_* environment variables, parsed as JSON where they can be."""
 
 import pytest
-from aggregator import create_app
 from conftest import TOKENS
+
+from aggregator import create_app
 
 
 def test_environment_overrides_defaults(monkeypatch):

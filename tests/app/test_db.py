@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 import pytest
+
 from aggregator.db import ReadPool
 
 

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from aggregator import replication
+
 FIELDS = ["cluster", "replication", "stats", "ingestRate", "alerts", "lastFailover", "frontDoor", "backups"]
 
 
@@ -109,11 +111,9 @@ def test_only_the_read_token_gets_in(make_app):
 
 
 def test_one_query_reads_the_primary_once(make_app, monkeypatch):
-    from aggregator.api import replication
-
     calls = []
     real = replication.from_primary
-    monkeypatch.setattr(replication, "from_primary", lambda: calls.append(1) or real())
+    monkeypatch.setattr(replication, "from_primary", lambda pool: calls.append(1) or real(pool))
     # No Patroni here, so `cluster` stops before the primary: two `replication` fields
     # (aliases) stand for the two readers.
     app = make_app()

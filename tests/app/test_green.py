@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import gunicorn_app
 import psycopg2
 import pytest
-from aggregator import green
 from psycopg2 import extensions
+
+from aggregator import green
 
 
 def test_install_changes_nothing_outside_gevent():

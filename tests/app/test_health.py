@@ -1,7 +1,8 @@
 """GET /health, /ready and /metrics."""
 
-from pgserver import free_port
 from prometheus_client.parser import text_string_to_metric_families
+
+from testbed.pgserver import free_port
 
 
 def test_health(client):

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 import orjson
 import psycopg2
 import pytest
-from aggregator.ingest import BatchQueue, IngestPool, QueueFull, Rejected, Submission, write_batch
 
+from aggregator.ingest import BatchQueue, IngestPool, QueueFull, Rejected, Submission, write_batch
 from drills.polling import wait_until
 
 

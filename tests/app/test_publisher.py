@@ -4,10 +4,11 @@ import ssl
 import threading
 
 import pytest
-import tlsfiles
-from aggregator import publisher
 from conftest import TOKEN
 from werkzeug.serving import make_server
+
+from publisher import load as publisher
+from testbed import tlsfiles
 
 
 @pytest.fixture

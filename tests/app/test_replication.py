@@ -6,8 +6,9 @@ import ssl
 import threading
 
 import pytest
-import tlsfiles
+
 from aggregator.replication import MB, patroni_cluster, report, slot_status, standby_status
+from testbed import tlsfiles
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Schema migrations are idempotent and exposed as a CLI command."""
 
 import psycopg2
+
 from aggregator import schema
 
 

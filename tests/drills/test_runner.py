@@ -8,9 +8,11 @@ the acknowledged-loss check runs against a real PostgreSQL.
 import psycopg2
 import pytest
 
-from drills import analysis, runner
+from drills import analysis, load
+from drills.checks import missing_acks
 from drills.faults import CrashPrimary
-from drills.runner import missing_acks, observe_effect, read_acks, verdict
+from drills.load import read_acks
+from drills.runner import observe_effect, verdict
 
 NODES = ("pg1", "pg2", "pg3")
 
@@ -202,8 +204,8 @@ def test_a_rolling_deploy_must_retry_nothing_and_run_under_load():
 
 def test_publisher_counts_are_read_from_its_summary():
     out = "throughput: 200 events/s\nattempts: 812, retried requests: 7, failed requests: 1\n"
-    assert runner.publisher_counts(out) == {"retried_requests": 7, "failed_requests": 1}
-    assert runner.publisher_counts("Traceback") == {"retried_requests": None, "failed_requests": None}
+    assert load.publisher_counts(out) == {"retried_requests": 7, "failed_requests": 1}
+    assert load.publisher_counts("Traceback") == {"retried_requests": None, "failed_requests": None}
 
 
 def test_an_expected_alert_must_fire_within_the_limit_and_resolve():

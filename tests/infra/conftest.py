@@ -1,15 +1,7 @@
-import os
-import pathlib
-import sys
-
-# The helpers module sits next to the tests and the drill runner at the repository
-# root; molecule runs pytest from the scenario directory.
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parents[1]))
+from lab import DCS
 
 # The default scenario (the lab path: container connection, etcd) runs every check but
-# the production path's. molecule/consul (PGHA_DCS=consul: SSH, become, Vault, Consul)
+# the production path's. molecule/consul (inventory/lab-production: SSH, become, Vault, Consul)
 # runs Consul's checks, the replication and aggregator checks, the network and socket
 # checks, the production path's refusals and its drills.
 PRODUCTION_PATH = {"test_consul.py", "test_production_path.py"}
@@ -23,7 +15,7 @@ PRODUCTION_SCENARIO = PRODUCTION_PATH | {
 
 
 def runs_here(module):
-    if os.environ.get("PGHA_DCS", "etcd3") == "consul":
+    if DCS == "consul":
         return module in PRODUCTION_SCENARIO
     return module not in PRODUCTION_PATH
 

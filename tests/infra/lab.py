@@ -11,57 +11,48 @@ import urllib.request
 
 import psycopg2
 import testinfra
-import yaml
 
-from drills.cluster import run_sql
 from drills.polling import wait_until
-from drills.secrets import rendered
+from drills.postgres import run_sql
 from drills.secrets import secret as rendered_secret
+from drills.topology import API_PORT, Topology
+
+# Re-exported: the tests take the ports from here with the rest of the topology.
+from drills.topology import PGBACKREST_PORT as PGBACKREST_PORT
+from drills.topology import PRIMARY_PORT as PRIMARY_PORT
+from drills.topology import REPLICA_PORT as REPLICA_PORT
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 INVENTORY = pathlib.Path(os.environ.get("PGHA_INVENTORY", REPO / "inventory" / "lab"))
 SECRETS = pathlib.Path(os.environ.get("PGHA_SECRETS_DIR", INVENTORY / ".secrets"))
-# Patroni's DCS in the scenario under test (molecule/consul sets consul).
-DCS = os.environ.get("PGHA_DCS", "etcd3")
+# Every address, group and the DCS come from the scenario's inventory, as Ansible reads it.
+TOPOLOGY = Topology.from_inventory(INVENTORY)
+DCS = TOPOLOGY.dcs
 # How Ansible reaches the nodes: the container engine, or SSH (molecule/consul).
 CONNECTION = os.environ.get("PGHA_CONNECTION", "docker")
 
 # Every network connection to PostgreSQL is TLS, checked against the generated CA.
 TLS = {"sslmode": "verify-full", "sslrootcert": str(SECRETS / "pki" / "ca.crt")}
 
-PG_NODES = ["pg1", "pg2", "pg3"]
-ADDRESSES = {"pg1": "172.28.10.11", "pg2": "172.28.10.12", "pg3": "172.28.10.13"}
-APP_ADDRESS = "172.28.10.20"  # app1: HAProxy, the aggregator, a Consul client agent
-# Every application node of the lab (the scenario's inventory may have only app1).
-APP_ADDRESSES = {"app1": APP_ADDRESS, "app2": "172.28.10.21"}
-BACKUP_ADDRESS = "172.28.10.30"  # backup1: the pgBackRest repository (inventory/lab only)
-PGBACKREST_PORT = 8432
-
-
-def _group(name):
-    """The hosts of an inventory group (None when the inventory has no such group)."""
-    children = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"].get("children") or {}
-    return list((children[name] or {}).get("hosts") or {}) if name in children else None
-
-
-# The scenario's inventory has a backup group (inventory/lab does, the production path not).
-BACKUPS = _group("backup") is not None
-# The Prometheus/Alertmanager node(s) (inventory/lab has mon1; empty without the group).
-MONITORING = _group("monitoring") or []
-MONITORING_ADDRESS = "172.28.10.40"
-# The HAProxy nodes, and the VIPs the inventory sets: pgha_vip (keepalived, on a balancer)
-# and pgha_leader_vip (keepalived on the database nodes, on the Patroni leader); empty when not set.
-BALANCERS = _group("balancers")
-APP_NODES = {name: APP_ADDRESSES[name] for name in BALANCERS}
-_VARS = rendered(INVENTORY, BALANCERS[:1], "[pgha_vip | default(''), pgha_leader_vip | default('')]")[BALANCERS[0]]
-VIP, LEADER_VIP = _VARS
+PG_NODES = list(TOPOLOGY.nodes)
+ADDRESSES = TOPOLOGY.nodes
+# The HAProxy nodes (each also runs an aggregator in the lab inventories) and the first of them.
+APP_NODES = TOPOLOGY.balancers
+BALANCERS = list(APP_NODES)
+APP_ADDRESS = next(iter(APP_NODES.values()))
+# The pgBackRest repository (inventory/lab has backup1; the production path has none).
+BACKUPS = bool(TOPOLOGY.backups)
+BACKUP_ADDRESS = next(iter(TOPOLOGY.backups.values()), None)
+# The Prometheus/Alertmanager node (inventory/lab has mon1; empty without the group).
+MONITORING = list(TOPOLOGY.monitoring)
+MONITORING_ADDRESS = next(iter(TOPOLOGY.monitoring.values()), None)
+# pgha_vip (keepalived, on a balancer) and pgha_leader_vip (on the Patroni leader); "" when not set.
+VIP, LEADER_VIP = TOPOLOGY.vip, TOPOLOGY.leader_vip
 # Clients reach HAProxy and the API at the VIP; without one through app1's published ports.
 BALANCER_HOST = VIP or "127.0.0.1"
-API = f"https://{BALANCER_HOST}:8080"
+API = f"https://{BALANCER_HOST}:{API_PORT}"
 # The generated CA, as clients of the API, the REST API and PostgreSQL use it.
 CA_FILE = str(SECRETS / "pki" / "ca.crt")
-PRIMARY_PORT = 5000
-REPLICA_PORT = 5001
 
 
 def node(name):

@@ -5,7 +5,7 @@ import json
 import pytest
 from lab import PG_NODES, assert_service_up, node
 
-from drills.cluster import etcdctl
+from drills.dcs import etcdctl
 
 ETCDCTL = " ".join(etcdctl())
 

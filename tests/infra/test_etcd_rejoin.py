@@ -5,7 +5,7 @@ import json
 
 from lab import ADDRESSES, node, recap, run_playbook, wait_for
 
-from drills.cluster import etcdctl
+from drills.dcs import etcdctl
 
 ETCDCTL = " ".join(etcdctl())
 

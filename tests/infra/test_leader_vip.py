@@ -5,7 +5,7 @@ switchover."""
 import pytest
 from lab import LEADER_VIP, PG_NODES, assert_service_up, leader_name, node, query, run_playbook, wait_for
 
-from drills.cluster import vip_check
+from drills.front_door import vip_check
 
 pytestmark = pytest.mark.skipif(not LEADER_VIP, reason="the scenario's inventory sets no pgha_leader_vip")
 

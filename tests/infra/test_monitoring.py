@@ -13,10 +13,10 @@ import pytest
 import yaml
 from lab import ADDRESSES, APP_NODES, BACKUPS, DCS, INVENTORY, MONITORING, REPO, SECRETS, node, tls_context
 
+from drills.checks import require_whole
 from drills.cluster import Cluster
 from drills.monitoring import ALERTMANAGER_PORT, PROMETHEUS_PORT, Monitoring
 from drills.polling import wait_until
-from drills.runner import require_whole
 
 pytestmark = pytest.mark.skipif(not MONITORING, reason="the scenario's inventory has no monitoring group")
 RULES = REPO / "roles" / "monitoring" / "files" / "alerts.yml"

@@ -36,7 +36,8 @@ from lab import (
     tls_context,
 )  # fmt: skip
 
-from drills.cluster import NODE_TLS, etcdctl
+from drills.dcs import etcdctl
+from drills.topology import NODE_TLS
 
 # Docker's embedded DNS resolver listens inside every container on 127.0.0.11 (lab only).
 DOCKER_DNS = "127.0.0.11"

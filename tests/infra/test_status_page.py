@@ -11,8 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lab import API, APP_NODES, INVENTORY, MONITORING, REPO, SECRETS, cluster, leader_name, node, secret
 
+from drills.checks import require_whole
 from drills.cluster import Cluster
-from drills.runner import require_whole
 
 CHROMIUM = shutil.which("chromium")
 ARTIFACTS = REPO / "reports" / "status-page"

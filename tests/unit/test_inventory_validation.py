@@ -15,6 +15,7 @@ import yaml
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 GOOD_VARS = {
+    "patroni_dcs": "etcd3",
     "patroni_allowed_networks": ["10.0.0.0/24"],
     "patroni_superuser_password": "x" * 16,
     "patroni_replication_password": "x" * 16,

@@ -13,10 +13,9 @@ import sys
 import pytest
 import yaml
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "app"))
+from testbed import tlsfiles
 
-import tlsfiles  # noqa: E402
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 GOOD_NAMES = ["DNS:db1", "IP:10.0.0.1", "IP:127.0.0.1", "IP:10.0.0.100"]
 

@@ -1,11 +1,7 @@
-"""One blueprint per resource."""
+"""One blueprint per resource: HTTP in and out, over the query functions of the package."""
 
 import orjson
 from flask import current_app
-
-
-def runtime():
-    return current_app.extensions["aggregator"]
 
 
 def json_response(body, status=200, headers=None):

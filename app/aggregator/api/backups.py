@@ -3,25 +3,13 @@
 from flask import Blueprint, current_app
 
 from .. import auth, backups
-from . import json_response, runtime
+from ..runtime import current_runtime
+from . import json_response
 
 bp = Blueprint("backups", __name__)
 bp.before_request(auth.require("read"))
 
 
-def current():
-    """Archiving and the repository's newest backups (also the GraphQL gateway's `backups`)."""
-    with runtime().primary_reads.cursor() as cur:
-        cur.execute(backups.ARCHIVER)
-        row = cur.fetchone()
-        archiving = backups.archiving_status(row)
-        repository = None
-        if current_app.config["BACKUP_INFO"]:
-            cur.execute(backups.BACKUP_INFO)
-            repository = backups.backups_status(cur.fetchone()[0], now=row[-1])
-    return {"archiving": archiving, "backups": repository, "alerts": backups.alerts(archiving, repository)}
-
-
 @bp.get("/backups")
 def backup_health():
-    return json_response(current())
+    return json_response(backups.current(current_runtime().primary_reads, current_app.config["BACKUP_INFO"]))

@@ -8,6 +8,7 @@ from flask import Blueprint, request
 
 from .. import auth
 from ..errors import ApiError
+from ..gateway import schema
 from . import json_response
 
 bp = Blueprint("graphql", __name__)
@@ -44,8 +45,6 @@ def _arguments():
 
 @bp.route("/graphql", methods=["GET", "POST"])
 def graphql():
-    from ..gateway import schema
-
     query, variables, operation = _arguments()
     result = schema.execute_sync(query, variable_values=variables, operation_name=operation)
     body = {"data": result.data}

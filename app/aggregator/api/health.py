@@ -5,7 +5,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import auth, metrics
 from ..db import RETRYABLE
-from . import json_response, runtime
+from ..runtime import current_runtime
+from . import json_response
 
 bp = Blueprint("health", __name__)
 
@@ -18,7 +19,7 @@ def health():
 @bp.get("/ready")
 def ready():
     try:
-        with runtime().primary_reads.cursor() as cur:
+        with current_runtime().primary_reads.cursor() as cur:
             cur.execute("SELECT pg_is_in_recovery()")
             (in_recovery,) = cur.fetchone()
     except RETRYABLE as exc:

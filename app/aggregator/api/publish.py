@@ -11,7 +11,8 @@ from .. import auth, metrics
 from ..errors import ApiError, details_from_pydantic, unavailable
 from ..ingest import QueueFull, Rejected, Unavailable
 from ..models import Event
-from . import json_response, runtime
+from ..runtime import current_runtime
+from . import json_response
 
 bp = Blueprint("publish", __name__)
 bp.before_request(auth.require("write"))
@@ -98,7 +99,7 @@ def publish():
     rows = _rows(events, indexed, config)
     retry_after = config["RETRY_AFTER_SECONDS"]
     try:
-        unique, duplicates = runtime().ingest.submit(rows, timeout=config["RETRY_DEADLINE_SECONDS"] + 5)
+        unique, duplicates = current_runtime().ingest.submit(rows, timeout=config["RETRY_DEADLINE_SECONDS"] + 5)
     except QueueFull:
         metrics.REJECTED.labels(reason="queue_full").inc()
         raise unavailable("ingestion queue is full; retry later", retry_after) from None

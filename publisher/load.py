@@ -1,6 +1,6 @@
 """Load generator and at-least-once client for POST /publish.
 
-    python -m aggregator.publisher --url https://127.0.0.1:8080 --cacert ca.crt --events 20000
+    python -m publisher --url https://127.0.0.1:8080 --cacert ca.crt --events 20000
 
 Sends events with a share of duplicates, retries timeouts and 503s with exponential
 backoff and jitter, prints throughput, end-to-end latency percentiles (first send to
@@ -16,7 +16,6 @@ import json
 import os
 import random
 import ssl
-import sys
 import threading
 import time
 import urllib.parse
@@ -24,7 +23,7 @@ import uuid
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="aggregator-publisher", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="publisher", description=__doc__.splitlines()[0])
     p.add_argument("--url", default="https://127.0.0.1:8080", help="aggregator base URL (https or http)")
     p.add_argument("--cacert", default=os.environ.get("AGGREGATOR_CA_FILE"),
                    help="CA of the API's certificate (default: $AGGREGATOR_CA_FILE, else the system's)")  # fmt: skip
@@ -245,7 +244,3 @@ def main(argv=None):
             ok = False
     print("result: OK" if ok else "result: FAILED")
     return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

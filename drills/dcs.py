@@ -1,0 +1,134 @@
+"""The DCS (etcd or Consul, its servers on the database nodes): its health, its own
+raft leader, and Patroni's leader key in it."""
+
+import json
+import ssl
+import urllib.request
+from base64 import b64decode, b64encode
+from functools import cached_property
+
+from .topology import CONSUL_HTTPS_PORT, ETCD_CLIENT_PORT, NODE_TLS
+
+
+def etcdctl(address="127.0.0.1"):
+    """etcdctl on a node, talking to the member at `address` with the node's client
+    certificate (etcd refuses clients without one)."""
+    return (
+        "etcdctl",
+        f"--cacert={NODE_TLS}/ca.crt",
+        f"--cert={NODE_TLS}/node.crt",
+        f"--key={NODE_TLS}/node.key",
+        f"--endpoints=https://{address}:{ETCD_CLIENT_PORT}",
+    )
+
+
+class DcsAccess:
+    """Needs `dcs`, `scope`, `nodes`, `secrets`, `ca_file`, `tls_context()`, `secret()`
+    and `exec()`."""
+
+    @property
+    def dcs_unit(self):
+        return "consul" if self.dcs == "consul" else "etcd"
+
+    @cached_property
+    def _client_certificate(self):
+        """A database node's certificate and key: etcd and Consul want a client certificate."""
+        first = next(iter(self.nodes))
+        return str(self.secrets / "pki" / f"{first}.crt"), str(self.secrets / "pki" / f"{first}.key")
+
+    @cached_property
+    def _etcd_client_tls(self):
+        context = ssl.create_default_context(cafile=self.ca_file)
+        context.load_cert_chain(*self._client_certificate)
+        return context
+
+    @cached_property
+    def _consul_clients(self):
+        """A py-consul client per node's agent, with Patroni's token (Consul only)."""
+        import consul  # py-consul (the maintained python-consul); only needed on Consul
+
+        return {
+            address: consul.Consul(
+                host=address,
+                port=CONSUL_HTTPS_PORT,
+                scheme="https",
+                verify=self.ca_file,
+                cert=self._client_certificate,
+                token=self.consul_token(),
+            )  # fmt: skip
+            for address in self.nodes.values()
+        }
+
+    def consul_token(self):
+        """Patroni's Consul token, as the inventory gives it to Patroni."""
+        return self.secret("consul_acl_patroni")
+
+    def dcs_server_healthy(self, peer, name):
+        """Whether `name`'s DCS server answers as part of a quorum, asked from `peer`:
+        etcd's endpoint health, or Consul's /v1/status/leader naming a leader."""
+        if self.dcs == "consul":
+            return self.consul_leader_address(via=peer, ask=name) is not None
+        argv = (*etcdctl(self.nodes[name]), "--command-timeout=2s", "endpoint", "health")
+        return self.exec(peer, *argv, check=False).returncode == 0
+
+    def dcs_leader_node(self):
+        """The node whose DCS server is the DCS's own (raft) leader."""
+        if self.dcs == "consul":
+            address = self.consul_leader_address()
+        else:
+            first = next(iter(self.nodes))
+            out = self.exec(first, *etcdctl(), "endpoint", "status", "--cluster", "--write-out=json").stdout
+            leaders = [s for s in json.loads(out) if s["Status"]["leader"] == s["Status"]["header"]["member_id"]]
+            address = leaders[0]["Endpoint"].split("//")[1].split(":")[0] if leaders else None
+        if address is None:
+            raise RuntimeError(f"{self.dcs} reports no leader")
+        return next(n for n, a in self.nodes.items() if a == address)
+
+    def consul_leader_address(self, via=None, ask=None):
+        """Address of Consul's raft leader as the agent on `ask` reports it (None: none)."""
+        ask = ask or next(iter(self.nodes))
+        url = f"https://{self.nodes[ask]}:{CONSUL_HTTPS_PORT}/v1/status/leader"
+        if via is None:
+            try:
+                with urllib.request.urlopen(url, timeout=2, context=self.tls_context()) as response:
+                    leader = json.load(response)
+            except (OSError, ValueError):
+                return None
+        else:
+            probe = (
+                "import json, ssl, sys, urllib.request; "
+                f"c = ssl.create_default_context(cafile='{NODE_TLS}/ca.crt'); "
+                f"print(json.load(urllib.request.urlopen('{url}', timeout=2, context=c)))"
+            )
+            out = self.exec(via, "python3", "-c", probe, check=False)
+            leader = out.stdout.strip() if out.returncode == 0 else ""
+        return leader.rsplit(":", 1)[0] if leader else None  # "address:8300", or "" without a leader
+
+    def leader_key_holder(self):
+        """The member named in Patroni's leader key in the DCS (None: no key, or the DCS
+        does not answer): etcd's v3 API with a client certificate, or the consul module."""
+        key = f"/service/{self.scope}/leader"
+        for address in self.nodes.values():
+            try:
+                if self.dcs == "consul":
+                    return self._consul_kv(address, key.lstrip("/"))
+                return self._etcd_kv(address, key)
+            except (OSError, ValueError, KeyError, RuntimeError):
+                continue
+        return None
+
+    def _etcd_kv(self, address, key):
+        body = json.dumps({"key": b64encode(key.encode()).decode()}).encode()
+        request = urllib.request.Request(f"https://{address}:{ETCD_CLIENT_PORT}/v3/kv/range", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=0.5, context=self._etcd_client_tls) as response:
+            kvs = json.load(response).get("kvs", [])
+        return b64decode(kvs[0]["value"]).decode() if kvs else None
+
+    def _consul_kv(self, address, key):
+        import consul
+
+        try:
+            _, item = self._consul_clients[address].kv.get(key)
+        except consul.ConsulException as exc:  # no leader, permission denied, ...
+            raise RuntimeError(str(exc)) from exc
+        return item["Value"].decode() if item and item.get("Value") else None

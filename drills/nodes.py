@@ -1,0 +1,64 @@
+"""Commands on the nodes: through the container engine in the lab, through Ansible
+elsewhere; the project's playbooks; and what a fault did, seen from outside."""
+
+import subprocess
+
+from .secrets import ansible_env
+from .topology import PATRONI_PORT, REPO
+
+
+class CommandFailed(RuntimeError):
+    """A fault or heal command did not do what it was asked: the command and its stderr."""
+
+    def __init__(self, argv, result):
+        self.argv, self.returncode = list(argv), result.returncode
+        # Commands report on stderr; ansible-playbook names the failed task on stdout.
+        detail = " ".join(part.strip()[-500:] for part in (result.stderr, result.stdout) if part and part.strip())
+        super().__init__(f"`{' '.join(map(str, argv))}` exited {result.returncode}: {detail}")
+
+
+class NodeControl:
+    """Needs `lab`, `inventory` and `nodes` (a Topology)."""
+
+    def exec(self, name, *argv, timeout=30, check=True):
+        """Run a command on a node; a non-zero exit raises CommandFailed unless check=False."""
+        if self.lab:
+            cmd = ["docker", "exec", name, *argv]
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        else:
+            cmd = ["ansible", "-i", self.inventory, name, "-m", "ansible.builtin.command", "-a", " ".join(argv)]
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=ansible_env())
+        if check and result.returncode != 0:
+            raise CommandFailed(argv, result)
+        return result
+
+    def playbook(self, playbook, *argv, timeout=600):
+        """Run one of the project's playbooks against this inventory (output captured:
+        it is returned in CommandFailed when the play fails)."""
+        cmd = ["ansible-playbook", "-i", self.inventory, str(REPO / playbook), *argv]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=ansible_env())
+        if result.returncode != 0:
+            raise CommandFailed(cmd, result)
+        return result
+
+    def docker(self, *argv):
+        if not self.lab:
+            raise RuntimeError("this fault needs the container lab (docker kill/network); run it on inventory/lab")
+        result = subprocess.run(["docker", *argv], capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise CommandFailed(["docker", *argv], result)
+        return result
+
+    def container_running(self, name):
+        return self.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+
+    def unit_state(self, name, unit):
+        """systemd's ActiveState and MainPID of a unit."""
+        out = self.exec(name, "systemctl", "show", "-p", "ActiveState", "-p", "MainPID", unit).stdout
+        props = dict(line.split("=", 1) for line in out.split() if "=" in line)
+        return props.get("ActiveState"), int(props.get("MainPID", "0"))
+
+    def reachable_from(self, peer, name, port=PATRONI_PORT):
+        """Whether `peer` opens a TCP connection to `name` within a second."""
+        probe = f"import socket; socket.create_connection(('{self.nodes[name]}', {port}), timeout=1).close()"
+        return self.exec(peer, "python3", "-c", probe, check=False).returncode == 0

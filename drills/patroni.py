@@ -1,0 +1,90 @@
+"""Patroni's REST API on the members (HTTPS, verified against the deployment's CA)."""
+
+import importlib.util
+import json
+import urllib.error
+import urllib.request
+from base64 import b64encode
+
+from .topology import PATRONI_PORT, REPO
+
+
+def _load(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The one definition of a whole cluster and of the switchover candidate, shared with
+# the playbooks (the patroni role's filter plugin is plain Python).
+PATRONI_CLUSTER = _load(REPO / "roles" / "patroni" / "filter_plugins" / "patroni_cluster.py")
+
+
+class PatroniRest:
+    """Needs `nodes`, `restapi_user`, `tls_context()` and `secret()`."""
+
+    def patroni(self, name, path, timeout=1.0, method="GET", body=None):
+        """(status, json) from a member's REST API; status None when unreachable."""
+        request = urllib.request.Request(f"https://{self.nodes[name]}:{PATRONI_PORT}{path}", method=method)
+        if body is not None:
+            request.data = json.dumps(body).encode()
+            token = b64encode(f"{self.restapi_user}:{self.secret('patroni_restapi')}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout, context=self.tls_context()) as response:
+                return response.status, _json(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, _json(err.read())
+        except OSError:
+            return None, None
+
+    def _first_answer(self, path):
+        """The body of the first member answering 200 on `path` with one (None: nobody did)."""
+        for name in self.nodes:
+            status, body = self.patroni(name, path)
+            if status == 200 and body:
+                return body
+        return None
+
+    def members(self):
+        """Patroni's /cluster from the first member that answers."""
+        body = self._first_answer("/cluster")
+        return body["members"] if body else []
+
+    def dynamic_config(self):
+        """Patroni's dynamic configuration (ttl, loop_wait, failsafe_mode...)."""
+        config = self._first_answer("/config")
+        if not config:
+            raise RuntimeError("no Patroni member answered GET /config")
+        return config
+
+    def leader(self):
+        leaders = [m["name"] for m in self.members() if m["role"] == "leader"]
+        return leaders[0] if len(leaders) == 1 else None
+
+    def synchronous_mode(self):
+        """Patroni's dynamic synchronous_mode, from the first member that answers."""
+        body = self._first_answer("/config")
+        return None if body is None else bool(body.get("synchronous_mode"))
+
+    def problems(self):
+        """What keeps the cluster from being whole ([] when it is): every member present,
+        one running leader, the others streaming, a synchronous standby in synchronous mode."""
+        cluster = {"members": self.members()}
+        return PATRONI_CLUSTER.patroni_cluster_problems(cluster, list(self.nodes), self.synchronous_mode())
+
+    def healthy(self):
+        return not self.problems()
+
+    def switchover_candidate(self):
+        """The synchronous standby, else the first streaming replica (Patroni's own preference)."""
+        return PATRONI_CLUSTER.patroni_switchover_candidate({"members": self.members()}) or None
+
+
+def _json(raw):
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None

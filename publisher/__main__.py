@@ -1,0 +1,5 @@
+import sys
+
+from .load import main
+
+sys.exit(main())
