@@ -29,7 +29,7 @@ def run_check(tmp_path, ca, cert, key):
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     inventory = {
         "all": {
-            "vars": {"pki_controller_dir": str(pki), "pki_node_certificates_provided": True},
+            "vars": {"pki_controller_dir": str(pki), "pki_node_certificates_provided": True, "patroni_dcs": "etcd3"},
             "children": {
                 "postgres": {"hosts": {"db1": {"node_address": "10.0.0.1", **local}}},
                 "balancers": {"hosts": {"lb1": {"node_address": "10.0.0.100", **local}}},
