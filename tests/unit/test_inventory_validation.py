@@ -156,7 +156,7 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
         (inventory(extra_vars={"haproxy_allowed_networks": []}), "haproxy_allowed_networks (default"),
         (inventory(extra_vars={"aggregator_db_sslmode": "require"}), "aggregator_db_sslmode is"),
         (inventory(extra_vars={"patroni_dcs": "zookeeper"}), "patroni_dcs must be etcd3 or consul"),
-        (inventory(drop_var="patroni_dcs"), "patroni_dcs must be etcd3 or consul, set in the inventory's group_vars/all"),
+        (inventory(drop_var="patroni_dcs"), "patroni_dcs must be etcd3 or consul, set in the inventory's"),
         (
             inventory(extra_vars={"patroni_failsafe_mode": True, "patroni_retry_timeout": 6}),
             "patroni_failsafe_mode asks every member before demoting",
