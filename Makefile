@@ -4,15 +4,17 @@ VENV := .venv
 STAMP := $(VENV)/.requirements-installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export NO_MKDOCS_2_WARNING := 1
 export PGHA_SECRETS_DIR ?= $(CURDIR)/inventory/lab/.secrets
 
-.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit molecule molecule-consul test bench bench-front-door bench-monitoring drill
+.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring drill
 
 help:
 	@echo "make lab          build and start the container lab and run site.yml"
 	@echo "make test         lint, unit tests and both molecule scenarios (what CI runs)"
 	@echo "make lab-consul   the same lab with Patroni on Consul"
 	@echo "make lab-destroy  remove the lab containers, network and volumes"
+	@echo "make docs         build the documentation site (strict), after its checks; make docs-serve to read it"
 	@echo "make switchover   planned switchover through Patroni"
 	@echo "make bench        ingest benchmark against its direct-write ceiling"
 	@echo "make bench-front-door   throughput through the lab's VIP, two aggregators against one"
@@ -61,6 +63,16 @@ unit: venv
 	scripts/ensure-promtool.sh $(VENV)/bin
 	pytest -q tests/unit tests/app tests/drills
 
+# The documentation: the variables page matches the roles, every command it shows
+# exists, and MkDocs builds it with --strict (a broken link or an unlisted page fails).
+docs: venv
+	python scripts/variables_reference.py --check
+	python scripts/check_docs_commands.py
+	mkdocs build --strict --quiet
+
+docs-serve: venv
+	mkdocs serve --dev-addr 127.0.0.1:8000
+
 # The status page test drives Debian's Chromium (headless) through Playwright.
 molecule: venv docker
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
@@ -71,7 +83,7 @@ molecule-consul: venv docker
 
 # Each stage in turn, with its time (CI prints them).
 test:
-	@for stage in lint unit molecule molecule-consul; do \
+	@for stage in lint unit docs molecule molecule-consul; do \
 	  started=$$(date +%s); \
 	  $(MAKE) --no-print-directory $$stage || exit 1; \
 	  echo "=== stage $$stage took $$(( $$(date +%s) - started )) s"; \
