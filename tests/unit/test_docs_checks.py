@@ -24,6 +24,12 @@ def copy_of_roles(tmp_path):
     return tmp_path
 
 
+def assert_check_fails(root, message):
+    result = run("scripts/variables_reference.py", "--check", cwd=root)
+    assert result.returncode == 1, result.stderr
+    assert message in result.stderr
+
+
 def test_the_variables_page_matches_the_roles():
     result = run("scripts/variables_reference.py", "--check")
     assert result.returncode == 0, result.stderr
@@ -32,15 +38,11 @@ def test_the_variables_page_matches_the_roles():
 def test_a_variable_without_a_description_fails(tmp_path):
     root = copy_of_roles(tmp_path)
     defaults = root / "roles" / "haproxy" / "defaults" / "main.yml"
-    text = defaults.read_text()
-    comment = next(line for line in text.splitlines() if line.startswith("#") and "haproxy_check_port" not in line)
-    lines = text.splitlines()
-    index = next(i for i, line in enumerate(lines) if line.startswith("haproxy_check_port:"))
-    assert lines[index - 1].startswith("#"), comment
+    lines = defaults.read_text().splitlines()
+    index = lines.index(next(line for line in lines if line.startswith("haproxy_check_port:")))
+    assert lines[index - 1].startswith("#")  # the comment this test removes
     defaults.write_text("\n".join(lines[: index - 1] + lines[index:]) + "\n")
-    result = run("scripts/variables_reference.py", "--check", cwd=root)
-    assert result.returncode == 1
-    assert "haproxy: haproxy_check_port has no comment above it in defaults/main.yml" in result.stderr
+    assert_check_fails(root, "haproxy: haproxy_check_port has no comment above it in defaults/main.yml")
 
 
 def test_a_variable_described_twice_fails(tmp_path):
@@ -52,18 +54,14 @@ def test_a_variable_described_twice_fails(tmp_path):
             "      haproxy_check_port:\n        type: int\n        description: Patroni's port.\n",
         )
     )
-    result = run("scripts/variables_reference.py", "--check", cwd=root)
-    assert result.returncode == 1
-    assert "haproxy: haproxy_check_port is described twice" in result.stderr
+    assert_check_fails(root, "haproxy: haproxy_check_port is described twice")
 
 
 def test_a_changed_comment_makes_the_page_out_of_date(tmp_path):
     root = copy_of_roles(tmp_path)
     defaults = root / "roles" / "haproxy" / "defaults" / "main.yml"
     defaults.write_text(defaults.read_text().replace("\nhaproxy_check_port:", " (changed)\nhaproxy_check_port:", 1))
-    result = run("scripts/variables_reference.py", "--check", cwd=root)
-    assert result.returncode == 1
-    assert "docs/reference/variables.md is out of date" in result.stderr
+    assert_check_fails(root, "docs/reference/variables.md is out of date")
 
 
 def test_every_command_in_the_docs_exists():
