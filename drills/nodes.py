@@ -2,6 +2,7 @@
 elsewhere; the project's playbooks; and what a fault did, seen from outside."""
 
 import subprocess
+from functools import cached_property
 
 from .secrets import ansible_env
 from .topology import PATRONI_PORT, REPO
@@ -48,6 +49,14 @@ class NodeControl:
         if result.returncode != 0:
             raise CommandFailed(["docker", *argv], result)
         return result
+
+    @cached_property
+    def network(self):
+        """The lab's container network, as the container engine reports it for the first
+        database node (read once: a fault may disconnect that node later)."""
+        first = next(iter(self.nodes))
+        names = "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}"
+        return self.docker("inspect", "-f", names, first).stdout.split()[0]
 
     def container_running(self, name):
         return self.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
