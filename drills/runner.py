@@ -54,6 +54,8 @@ class Drill:
 
     def run(self):
         leader, target, stats_before = self._prepare()
+        # Read from Patroni while the cluster is whole: after the fault it may not answer.
+        writes_stop_limit = self.fault.writes_stop_limit(self.cluster)
         sampler, monitoring, watch = self._start_watching()
         duration = WARMUP + self.fault.load_seconds(self.cluster)
         load = start_load(self.cluster, self.rate, self.ack_log, duration, self.run_id, self.stop_file)
@@ -66,7 +68,7 @@ class Drill:
         timeline.end = time.time()
         acks = read_acks(self.ack_log)
         result = {
-            **self._identity(leader, target),
+            **self._identity(leader, target, writes_stop_limit),
             **self._timing(timeline),
             **self._acknowledgements(acks, timeline),
             **self._primaries(sampler.samples, timeline, monitoring, leader, target),
@@ -153,7 +155,7 @@ class Drill:
         return finish(load, timeout=duration + 120)
 
     # --- The result, part by part ---------------------------------------------------
-    def _identity(self, leader, target):
+    def _identity(self, leader, target, writes_stop_limit):
         fault = self.fault
         return {
             "drill": fault.name,
@@ -163,7 +165,7 @@ class Drill:
             "expect_failover": fault.expect_failover,
             "offered_rate": self.rate,
             "moves_vip": fault.moves_vip,
-            "writes_stop_limit_s": fault.writes_stop_limit(self.cluster),
+            "writes_stop_limit_s": writes_stop_limit,
         }
 
     @staticmethod
