@@ -7,7 +7,9 @@ backoff and jitter, prints throughput, end-to-end latency percentiles (first sen
 acknowledgement, retries and backoff included), the attempts made and the longest gap
 between acknowledgements, and checks the server's /stats deltas against what it sent
 (exit code 1 on a mismatch).
-With --ack-log it writes every acknowledged event (topic, event_id, ack time).
+With --ack-log it writes every acknowledged event (topic, event_id, ack time), and an
+event counts as acknowledged only once its line is written and flushed: a publisher
+killed at any moment has logged at least every acknowledgement it counted.
 """
 
 import argparse
@@ -38,6 +40,7 @@ def parse_args(argv=None):
     p.add_argument("--ack-log", help="file to write acknowledged events to (topic<TAB>event_id<TAB>ack time)")
     p.add_argument("--run-id", default=None, help="prefix of the event ids (default: random)")
     p.add_argument("--stop-file", help="stop sending (and report) once this file exists")
+    p.add_argument("--progress", type=float, default=0, help="print the acknowledged count every N seconds")
     p.add_argument("--no-verify", action="store_true", help="skip the /stats check (other publishers running)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--token", default=os.environ.get("AGGREGATOR_PUBLISH_TOKEN"),
@@ -111,6 +114,19 @@ class Publisher:
         self.failed = []
         self.ack_file = open(args.ack_log, "a", encoding="utf-8") if args.ack_log else None  # noqa: SIM115
 
+    def acknowledge(self, batch, started, first_sent):
+        """Log the batch (written and flushed to the kernel, so it survives a SIGKILL of
+        this process), then count it: never counted without being in the log."""
+        ack_time, acked_at = time.time(), time.perf_counter()
+        with self.lock:
+            if self.ack_file:
+                self.ack_file.writelines(f"{e['topic']}\t{e['event_id']}\t{ack_time:.3f}\n" for e in batch)
+                self.ack_file.flush()
+            self.latencies.append(acked_at - first_sent)
+            self.last_attempt_latencies.append(acked_at - started)
+            self.ack_times.append(acked_at)
+            self.acked += len(batch)
+
     def send(self, client, batch, rng):
         body = json.dumps(batch[0] if self.args.batch_size == 1 else batch).encode()
         first_sent = time.perf_counter()
@@ -123,16 +139,10 @@ class Publisher:
             except (OSError, http.client.HTTPException) as exc:
                 status, payload, retry_after = None, str(exc).encode(), None
             if status == 202:
-                ack_time, acked_at = time.time(), time.perf_counter()
-                with self.lock:
-                    self.latencies.append(acked_at - first_sent)
-                    self.last_attempt_latencies.append(acked_at - started)
-                    self.ack_times.append(acked_at)
-                    self.acked += len(batch)
-                    if attempt:
+                self.acknowledge(batch, started, first_sent)
+                if attempt:
+                    with self.lock:
                         self.retried_requests += 1
-                    if self.ack_file:
-                        self.ack_file.writelines(f"{e['topic']}\t{e['event_id']}\t{ack_time:.3f}\n" for e in batch)
                 return
             if status is not None and status not in (503, 429):
                 with self.lock:
@@ -172,6 +182,9 @@ class Publisher:
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(self.args.concurrency)]
         for t in threads:
             t.start()
+        while self.args.progress and any(t.is_alive() for t in threads):
+            time.sleep(self.args.progress)
+            print(f"acknowledged so far: {self.acked}", flush=True)
         for t in threads:
             t.join()
         if self.ack_file:

@@ -1,6 +1,9 @@
 """The publisher against the app served over real HTTP."""
 
+import signal
 import ssl
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -144,3 +147,25 @@ def test_publisher_stops_when_its_stop_file_appears(served, tmp_path, capsys):
     assert code == 0, out
     elapsed = float(out.split(" events (")[1].split(" in ")[1].split(" s")[0])
     assert elapsed < 3, f"expected the publisher to stop about 1 s in, it ran {elapsed} s\n{out}"
+
+
+def test_every_counted_acknowledgement_is_in_the_log_when_the_publisher_is_killed(served, tmp_path):
+    """SIGKILL mid-run (as a drill's timeout does): the last count the publisher printed
+    is at most what its log holds, so nothing it counted vanished with its buffers."""
+    ack_log = tmp_path / "acks.tsv"
+    args = ["--url", served, "--events", "200000", "--batch-size", "1", "--concurrency", "4", "--no-verify"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "publisher", *args, "--token", TOKEN, "--ack-log", str(ack_log), "--progress", "0.05"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    counted = 0
+    for line in process.stdout:
+        counted = int(line.rsplit(" ", 1)[1]) if line.startswith("acknowledged so far") else counted
+        if counted >= 300:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait()
+    logged = len(ack_log.read_text().splitlines())
+    assert counted >= 300, "the publisher ended before it was killed"
+    assert logged >= counted, f"the publisher counted {counted} acknowledgements, its log holds {logged}"
