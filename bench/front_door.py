@@ -27,7 +27,6 @@ from ingest import REFERENCE_EVENTS_PER_SECOND, Endpoint, make_events, post_bodi
 
 from drills.cluster import Cluster
 from drills.polling import wait_until
-from drills.topology import API_PORT
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -90,7 +89,7 @@ def main():
     cluster = Cluster.from_inventory(args.inventory)
     if not cluster.vip or len(cluster.aggregators) < 2:
         sys.exit("bench/front_door.py needs pgha_vip and two aggregators (make lab)")
-    endpoint = Endpoint(API_PORT, cluster.tls_context(), host=cluster.vip, token=cluster.api_token("write"))
+    endpoint = Endpoint(cluster.api_port, cluster.tls_context(), host=cluster.vip, token=cluster.api_token("write"))
     print(f"front door {endpoint.url}: aggregators {', '.join(cluster.aggregators)}; VIP on {cluster.vip_holders()}")
     figures = {"all": [], "one": []}
     for number in range(1, args.rounds + 1):

@@ -10,14 +10,62 @@ def longest_ack_gap(ack_times, start, end):
 
 
 def split_brain_samples(samples):
-    """Samples where more than one node accepted writes or answered 200 on /primary."""
+    """Samples in which any place a client's write can go named two primaries: two
+    nodes accepting writes, two answering 200 on /primary, a balancer with two servers
+    UP in its primary backend, the leader VIP on two nodes, or a node accepting writes
+    while the DCS leader key named another member (read no later than that node)."""
     bad = []
     for s in samples:
         writable = [n for n, v in s["nodes"].items() if v.get("writable")]
         primaries = [n for n, status in s["primary_api"].items() if status == 200]
-        if len(writable) > 1 or len(primaries) > 1:
-            bad.append({"t": s["t"], "writable": writable, "primary_api": primaries})
+        haproxy = {b: up for b, up in (s.get("haproxy_primary") or {}).items() if up and len(set(up)) > 1}
+        leader_vip = [n for n, holds in (s.get("leader_vip") or {}).items() if holds]
+        key = s.get("dcs_leader_key")
+        read_at = s.get("read_at", {})
+        against_key = [
+            n for n in writable
+            if key and n != key and read_at.get(f"postgres@{n}", 0) >= read_at.get("dcs", float("inf"))
+        ]  # fmt: skip
+        if len(writable) > 1 or len(primaries) > 1 or haproxy or len(leader_vip) > 1 or against_key:
+            bad.append(
+                {
+                    "t": s["t"],
+                    "writable": writable,
+                    "primary_api": primaries,
+                    "haproxy_primary": haproxy,
+                    "leader_vip": leader_vip,
+                    "writable_against_dcs_key": against_key,
+                }
+            )
     return bad
+
+
+def unknown_shares(samples, start, end):
+    """{probe: share of [start, end] during which it had no fresh reading}: each sample
+    stands for the time until the next one."""
+    window = end - start
+    if window <= 0:
+        return {}
+    unknown = {}
+    for s, following in zip(samples, samples[1:], strict=False):
+        overlap = min(following["t"], end) - max(s["t"], start)
+        if overlap <= 0:
+            continue
+        for probe in s.get("unknown", ()):
+            unknown[probe] = unknown.get(probe, 0.0) + overlap
+    return {probe: round(seconds / window, 3) for probe, seconds in sorted(unknown.items())}
+
+
+def acks_between(ack_times, start, end):
+    """Acknowledgements with start <= time < end."""
+    return sum(1 for t in ack_times if start <= t < end)
+
+
+def ack_rate(ack_times, start, end):
+    """Acknowledgements per second in [start, end] (None for a window under a second)."""
+    if end - start < 1.0:
+        return None
+    return sum(1 for t in ack_times if start <= t <= end) / (end - start)
 
 
 def leader_changes(samples):
@@ -70,8 +118,8 @@ def acks_per_bucket(ack_times, start, end, bucket=0.1):
 
 
 def stale_samples(samples):
-    """Samples in which some node's state was unknown (its probe hung for over a second)."""
-    return sum(1 for s in samples if any(v.get("via") == "stale" for v in s["nodes"].values()))
+    """Samples in which some probe had no fresh reading."""
+    return sum(1 for s in samples if s.get("unknown"))
 
 
 def longest_sampling_gap(samples):

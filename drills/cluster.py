@@ -14,7 +14,7 @@ from .nodes import NodeControl
 from .patroni import PatroniRest
 from .postgres import PostgresAccess
 from .secrets import secret
-from .topology import API_PORT, Topology
+from .topology import Topology
 
 
 @dataclass
@@ -22,8 +22,6 @@ class Cluster(Topology, NodeControl, PostgresAccess, PatroniRest, DcsAccess, Fro
     balancer: str = ""  # address clients use for HAProxy and the API (the VIP when there is one)
     api_url: str = ""
     secrets: pathlib.Path = pathlib.Path()
-    restapi_user: str = "patroni"
-    scope: str = "pgha"
 
     @classmethod
     def from_inventory(cls, inventory):
@@ -31,7 +29,16 @@ class Cluster(Topology, NodeControl, PostgresAccess, PatroniRest, DcsAccess, Fro
         secrets = pathlib.Path(os.environ.get("PGHA_SECRETS_DIR", pathlib.Path(inventory) / ".secrets"))
         # Clients use the VIP; without one, the lab's published ports or the first balancer.
         host = topology.vip or ("127.0.0.1" if topology.lab else next(iter(topology.balancers.values())))
-        return cls(**vars(topology), balancer=host, api_url=f"https://{host}:{API_PORT}", secrets=secrets)
+        return cls(**vars(topology), balancer=host, api_url=f"https://{host}:{topology.api_port}", secrets=secrets)
+
+    @property
+    def restapi_user(self):
+        return self.setting("patroni_restapi_username")
+
+    @property
+    def scope(self):
+        """Patroni's scope: the cluster name, the restore confirmation's word."""
+        return self.setting("patroni_cluster_name")
 
     @property
     def app_host(self):

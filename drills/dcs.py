@@ -7,18 +7,17 @@ import urllib.request
 from base64 import b64decode, b64encode
 from functools import cached_property
 
-from .topology import CONSUL_HTTPS_PORT, ETCD_CLIENT_PORT, NODE_TLS
 
-
-def etcdctl(address="127.0.0.1"):
+def etcdctl(topology, address="127.0.0.1"):
     """etcdctl on a node, talking to the member at `address` with the node's client
     certificate (etcd refuses clients without one)."""
+    tls = topology.node_tls
     return (
         "etcdctl",
-        f"--cacert={NODE_TLS}/ca.crt",
-        f"--cert={NODE_TLS}/node.crt",
-        f"--key={NODE_TLS}/node.key",
-        f"--endpoints=https://{address}:{ETCD_CLIENT_PORT}",
+        f"--cacert={tls}/ca.crt",
+        f"--cert={tls}/node.crt",
+        f"--key={tls}/node.key",
+        f"--endpoints=https://{address}:{topology.etcd_port}",
     )
 
 
@@ -50,11 +49,12 @@ class DcsAccess:
         return {
             address: consul.Consul(
                 host=address,
-                port=CONSUL_HTTPS_PORT,
+                port=self.consul_port,
                 scheme="https",
                 verify=self.ca_file,
                 cert=self._client_certificate,
                 token=self.consul_token(),
+                connections_timeout=0.5,
             )  # fmt: skip
             for address in self.nodes.values()
         }
@@ -68,8 +68,10 @@ class DcsAccess:
         etcd's endpoint health, or Consul's /v1/status/leader naming a leader."""
         if self.dcs == "consul":
             return self.consul_leader_address(via=peer, ask=name) is not None
-        argv = (*etcdctl(self.nodes[name]), "--command-timeout=2s", "endpoint", "health")
-        return self.exec(peer, *argv, check=False).returncode == 0
+        # Exits 0 either way: a failed exec into `peer` raises, it never reads as "down".
+        command = " ".join((*etcdctl(self, self.nodes[name]), "--command-timeout=2s", "endpoint", "health"))
+        answer = self.exec(peer, "sh", "-c", f"{command} >/dev/null 2>&1 && echo healthy || echo down").stdout
+        return answer.strip() == "healthy"
 
     def dcs_leader_node(self):
         """The node whose DCS server is the DCS's own (raft) leader."""
@@ -77,7 +79,7 @@ class DcsAccess:
             address = self.consul_leader_address()
         else:
             first = next(iter(self.nodes))
-            out = self.exec(first, *etcdctl(), "endpoint", "status", "--cluster", "--write-out=json").stdout
+            out = self.exec(first, *etcdctl(self), "endpoint", "status", "--cluster", "--write-out=json").stdout
             leaders = [s for s in json.loads(out) if s["Status"]["leader"] == s["Status"]["header"]["member_id"]]
             address = leaders[0]["Endpoint"].split("//")[1].split(":")[0] if leaders else None
         if address is None:
@@ -87,7 +89,7 @@ class DcsAccess:
     def consul_leader_address(self, via=None, ask=None):
         """Address of Consul's raft leader as the agent on `ask` reports it (None: none)."""
         ask = ask or next(iter(self.nodes))
-        url = f"https://{self.nodes[ask]}:{CONSUL_HTTPS_PORT}/v1/status/leader"
+        url = f"https://{self.nodes[ask]}:{self.consul_port}/v1/status/leader"
         if via is None:
             try:
                 with urllib.request.urlopen(url, timeout=2, context=self.tls_context()) as response:
@@ -95,31 +97,44 @@ class DcsAccess:
             except (OSError, ValueError):
                 return None
         else:
+            # Prints "" when the agent does not answer; a failed exec into `via` raises.
             probe = (
-                "import json, ssl, sys, urllib.request; "
-                f"c = ssl.create_default_context(cafile='{NODE_TLS}/ca.crt'); "
-                f"print(json.load(urllib.request.urlopen('{url}', timeout=2, context=c)))"
+                "import json, ssl, urllib.request\n"
+                f"c = ssl.create_default_context(cafile='{self.node_tls}/ca.crt')\n"
+                f"try:\n    print(json.load(urllib.request.urlopen('{url}', timeout=2, context=c)))\n"
+                "except (OSError, ValueError):\n    print('')"
             )
-            out = self.exec(via, "python3", "-c", probe, check=False)
-            leader = out.stdout.strip() if out.returncode == 0 else ""
+            leader = self.exec(via, "python3", "-c", probe).stdout.strip()
         return leader.rsplit(":", 1)[0] if leader else None  # "address:8300", or "" without a leader
 
     def leader_key_holder(self):
         """The member named in Patroni's leader key in the DCS (None: no key, or the DCS
-        does not answer): etcd's v3 API with a client certificate, or the consul module."""
-        key = f"/service/{self.scope}/leader"
-        for address in self.nodes.values():
+        does not answer)."""
+        try:
+            return self.leader_key_reading()
+        except RuntimeError:
+            return None
+
+    def leader_key_reading(self):
+        """The member named in Patroni's leader key (None: no key), from the first DCS
+        member that answers, the one that answered last time first: etcd's v3 API with a
+        client certificate, or the consul module. RuntimeError when none answers."""
+        key = f"{self.setting('patroni_namespace')}{self.scope}/leader"
+        addresses = sorted(self.nodes.values(), key=lambda a: a != getattr(self, "_dcs_answered", None))
+        for address in addresses:
             try:
-                if self.dcs == "consul":
-                    return self._consul_kv(address, key.lstrip("/"))
-                return self._etcd_kv(address, key)
+                holder = (
+                    self._consul_kv(address, key.lstrip("/")) if self.dcs == "consul" else self._etcd_kv(address, key)
+                )
             except (OSError, ValueError, KeyError, RuntimeError):
                 continue
-        return None
+            self._dcs_answered = address
+            return holder
+        raise RuntimeError(f"no {self.dcs} member answered for {key}")
 
     def _etcd_kv(self, address, key):
         body = json.dumps({"key": b64encode(key.encode()).decode()}).encode()
-        request = urllib.request.Request(f"https://{address}:{ETCD_CLIENT_PORT}/v3/kv/range", data=body, method="POST")
+        request = urllib.request.Request(f"https://{address}:{self.etcd_port}/v3/kv/range", data=body, method="POST")
         with urllib.request.urlopen(request, timeout=0.5, context=self._etcd_client_tls) as response:
             kvs = json.load(response).get("kvs", [])
         return b64decode(kvs[0]["value"]).decode() if kvs else None

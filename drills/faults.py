@@ -41,19 +41,23 @@ class Fault:
         """Seconds within which the target must refuse writes (None: no such rule)."""
         return None
 
+    def write_gap_bound(self, terms):
+        """(seconds, {term: seconds}): the longest write gap this fault's configuration
+        allows (drills.bounds). By default nothing in the database stops writes."""
+        return terms.bound()
+
     def hold_for(self, cluster):
         """Seconds between inject and heal on this cluster."""
         return self.hold
 
     def load_seconds(self, cluster):
-        """Seconds of load after the warm-up: the hold (which waits for the expected
-        alerts, up to ALERT_FIRE_LIMIT), the heal and the settling."""
-        return self.hold_for(cluster) + 45 + (ALERT_FIRE_LIMIT if self.alerts and cluster.monitoring else 0)
+        """The cap on the load after the warm-up (the runner stops it COOLDOWN s after the
+        settle): the hold (which waits for the expected alerts, up to ALERT_FIRE_LIMIT),
+        the heal, the rejoin and the settling."""
+        return self.hold_for(cluster) + 300 + (ALERT_FIRE_LIMIT if self.alerts and cluster.monitoring else 0)
 
     # Faults at the front door: the VIP must move away from the target (None: it may).
     moves_vip = None
-    # The load runs until the cluster settled after the heal (load_seconds is its cap).
-    load_until_settled = False
 
 
 class LeaderLoss(Fault):
@@ -63,6 +67,19 @@ class LeaderLoss(Fault):
     def hold_for(self, cluster):
         config = cluster.dynamic_config()
         return max(self.hold, config["ttl"] + config["loop_wait"] + 10)
+
+    def write_gap_bound(self, terms):
+        """The key expires at most ttl after its last renewal; the replicas see it on
+        their next loop (loop_wait), after at most retry_timeout spent leaving a DCS
+        member that died with the node; HAProxy marks the new primary up; the
+        aggregator's connection attempts to the dead node time out."""
+        return terms.bound(
+            ttl=terms.ttl,
+            loop_wait=terms.loop_wait,
+            retry_timeout=terms.retry_timeout,
+            haproxy_up=terms.haproxy_up,
+            connect_timeout=terms.connect_timeout,
+        )
 
 
 class Switchover(Fault):
@@ -77,6 +94,10 @@ class Switchover(Fault):
         )
         if status != 200:
             raise RuntimeError(f"switchover refused: {status} {body}")
+
+    def write_gap_bound(self, terms):
+        """The leader demotes and the candidate promotes at once; HAProxy marks it up."""
+        return terms.bound(haproxy_up=terms.haproxy_up)
 
     def effect(self, cluster, node, before):
         leader = cluster.leader()
@@ -115,6 +136,10 @@ class ContainerCrash:
 class StopPatroni(UnitStop, Fault):
     name, hold, unit = "stop-patroni", 10, "patroni"
 
+    def write_gap_bound(self, terms):
+        """Patroni stops PostgreSQL and releases the key; a replica takes it on its next loop."""
+        return terms.bound(loop_wait=terms.loop_wait, haproxy_up=terms.haproxy_up)
+
     def effect(self, cluster, node, before):
         return self.stopped(cluster, node)
 
@@ -130,9 +155,14 @@ class KillPostgres(Fault):
     def inject(self, cluster, node, before):
         cluster.exec(node, "kill", "-9", str(before))
 
+    def write_gap_bound(self, terms):
+        """Patroni sees the dead postmaster on its next loop and starts it (or fails over)."""
+        return terms.bound(loop_wait=terms.loop_wait, haproxy_up=terms.haproxy_up)
+
     def effect(self, cluster, node, before):
-        gone = cluster.exec(node, "kill", "-0", str(before), check=False).returncode != 0
-        return f"postmaster {before} on {node} is gone" if gone else None
+        # Exits 0 either way: a failed exec raises, it never reads as "gone".
+        answer = cluster.exec(node, "sh", "-c", f"kill -0 {before} 2>/dev/null && echo alive || echo gone").stdout
+        return f"postmaster {before} on {node} is gone" if answer.strip() == "gone" else None
 
 
 class CrashPrimary(ContainerCrash, LeaderLoss):
@@ -180,6 +210,10 @@ class DcsLeaderLoss(Fault):
     def heal(self, cluster, node):
         cluster.exec(node, "systemctl", "start", cluster.dcs_unit)
 
+    def write_gap_bound(self, terms):
+        """Patroni renews the key through the new DCS leader within retry_timeout."""
+        return terms.bound(retry_timeout=terms.retry_timeout)
+
 
 class DcsQuorumLoss(Fault):
     """Stop two of the three DCS servers for 30 s: the DCS has no quorum. Without
@@ -215,13 +249,17 @@ class DcsQuorumLoss(Fault):
         config = cluster.dynamic_config()
         return None if config.get("failsafe_mode") else float(config["ttl"])
 
+    def write_gap_bound(self, terms):
+        """Without a quorum the primary may stop writing for the whole hold; after the
+        heal the DCS elects a leader, Patroni's next loop takes the key and promotes."""
+        return terms.bound(hold=self.hold, loop_wait=terms.loop_wait, haproxy_up=terms.haproxy_up)
+
 
 class ReplicaCrash(CrashPrimary):
     name, hold, expect_failover = "replica-crash", 20, False
     hold_for = Fault.hold_for  # a replica's loss elects nobody
     alerts = ("StandbyNotStreaming",)
     leader_change_in_prometheus = False
-    load_until_settled = True  # and until the alert resolved: no fixed-length tail
 
     def target(self, cluster, leader, sync_standby):
         """The synchronous standby: losing it is the case synchronous mode must survive.
@@ -231,6 +269,10 @@ class ReplicaCrash(CrashPrimary):
         if cluster.synchronous_mode():
             raise RuntimeError("replica-crash: synchronous mode is on but no synchronous standby is designated")
         return next(n for n in cluster.nodes if n != leader)
+
+    def write_gap_bound(self, terms):
+        """Commits wait for the synchronous standby until the primary's next loop names another."""
+        return terms.bound(loop_wait=terms.loop_wait)
 
 
 class AppRestart(Fault):
@@ -250,6 +292,10 @@ class AppRestart(Fault):
         if state == "active" and pid not in (0, before):
             return f"aggregator on {node} runs as a new main PID {pid} (was {before})"
         return None
+
+    def write_gap_bound(self, terms):
+        """HAProxy takes the stopped aggregator out after its failed checks."""
+        return terms.bound(haproxy_down=terms.haproxy_down)
 
 
 class FrontDoorFault(Fault):
@@ -274,9 +320,17 @@ class FrontDoorFault(Fault):
 class CrashBalancer(ContainerCrash, FrontDoorFault):
     name, hold = "crash-balancer", 20
 
+    def write_gap_bound(self, terms):
+        """The backup balancer takes the VIP after three missed VRRP advertisements."""
+        return terms.bound(vrrp_takeover=terms.vrrp_takeover)
+
 
 class StopHaproxy(UnitStop, FrontDoorFault):
     name, hold, unit = "stop-haproxy", 15, "haproxy"
+
+    def write_gap_bound(self, terms):
+        """keepalived's track script fails, then the backup takes the VIP."""
+        return terms.bound(track_script=terms.track_script, vrrp_takeover=terms.vrrp_takeover)
 
 
 class RollingDeploy(Fault):
@@ -285,7 +339,6 @@ class RollingDeploy(Fault):
 
     name, loses_node, expect_failover = "rolling-deploy", False, False
     changed_setting = "aggregator_batch_max_wait_ms=3"
-    load_until_settled = True
 
     def target(self, cluster, leader, sync_standby):
         return ",".join(cluster.aggregators)

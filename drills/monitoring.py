@@ -9,23 +9,29 @@ import urllib.request
 from base64 import b64encode
 from dataclasses import dataclass, field
 
-PROMETHEUS_PORT = 9090  # the monitoring role's monitoring_prometheus_port
-ALERTMANAGER_PORT = 9093  # its monitoring_alertmanager_port
-WEB_USER = "pgha"  # its monitoring_web_username
-
 
 @dataclass
 class Monitoring:
     address: str
     password: str = field(repr=False)  # never in a test's or drill's output
     context: object = None  # ssl.SSLContext trusting the cluster CA
+    user: str = "pgha"  # the monitoring role's monitoring_web_username
+    prometheus_port: int = 9090  # its monitoring_prometheus_port
+    alertmanager_port: int = 9093  # its monitoring_alertmanager_port
 
     @classmethod
     def of(cls, cluster):
         """The cluster's monitoring node, or None when the inventory has none."""
         if not cluster.monitoring:
             return None
-        return cls(cluster.monitoring_address, cluster.secret("monitoring_web"), cluster.tls_context())
+        return cls(
+            cluster.monitoring_address,
+            cluster.secret("monitoring_web"),
+            cluster.tls_context(),
+            user=cluster.setting("monitoring_web_username"),
+            prometheus_port=int(cluster.setting("monitoring_prometheus_port")),
+            alertmanager_port=int(cluster.setting("monitoring_alertmanager_port")),
+        )
 
     def get(self, port, path, params=None, body=None, timeout=5):
         """GET (POST with a JSON `body`) with the web user; the answer's JSON (None
@@ -33,7 +39,7 @@ class Monitoring:
         url = f"https://{self.address}:{port}{path}"
         if params:
             url += "?" + urllib.parse.urlencode(params, doseq=True)
-        auth = b64encode(f"{WEB_USER}:{self.password}".encode()).decode()
+        auth = b64encode(f"{self.user}:{self.password}".encode()).decode()
         headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, headers=headers)
@@ -45,10 +51,10 @@ class Monitoring:
     def query(self, expr, at=None):
         """An instant query's result vector: [{'metric': {...}, 'value': [t, 'v']}]."""
         params = {"query": expr, **({"time": at} if at is not None else {})}
-        return self.get(PROMETHEUS_PORT, "/api/v1/query", params)["data"]["result"]
+        return self.get(self.prometheus_port, "/api/v1/query", params)["data"]["result"]
 
     def targets(self):
-        return self.get(PROMETHEUS_PORT, "/api/v1/targets", {"state": "active"})["data"]["activeTargets"]
+        return self.get(self.prometheus_port, "/api/v1/targets", {"state": "active"})["data"]["activeTargets"]
 
     def leaders_between(self, start, end):
         """From Prometheus's samples of Patroni's patroni_primary: the members that were
@@ -64,7 +70,7 @@ class Monitoring:
     # --- Alertmanager -------------------------------------------------------------
     def firing(self):
         """Names of the alerts Alertmanager holds as active (not silenced or inhibited)."""
-        alerts = self.get(ALERTMANAGER_PORT, "/api/v2/alerts", {"active": "true", "silenced": "false"})
+        alerts = self.get(self.alertmanager_port, "/api/v2/alerts", {"active": "true", "silenced": "false"})
         return sorted({a["labels"]["alertname"] for a in alerts if a["status"]["state"] == "active"})
 
 

@@ -5,7 +5,7 @@ import subprocess
 from functools import cached_property
 
 from .secrets import ansible_env
-from .topology import PATRONI_PORT, REPO
+from .topology import REPO
 
 
 class CommandFailed(RuntimeError):
@@ -67,7 +67,17 @@ class NodeControl:
         props = dict(line.split("=", 1) for line in out.split() if "=" in line)
         return props.get("ActiveState"), int(props.get("MainPID", "0"))
 
-    def reachable_from(self, peer, name, port=PATRONI_PORT):
-        """Whether `peer` opens a TCP connection to `name` within a second."""
-        probe = f"import socket; socket.create_connection(('{self.nodes[name]}', {port}), timeout=1).close()"
-        return self.exec(peer, "python3", "-c", probe, check=False).returncode == 0
+    def reachable_from(self, peer, name, port=None):
+        """Whether `peer` opens a TCP connection to `name` (its Patroni API unless `port`
+        says otherwise) within a second. The probe prints its answer: a failed exec into `peer` raises CommandFailed, it
+        never reads as "unreachable"."""
+        port = port or self.patroni_port
+        probe = (
+            "import socket\ntry:\n"
+            f"    socket.create_connection(('{self.nodes[name]}', {port}), timeout=1).close()\n"
+            "    print('open')\nexcept OSError:\n    print('closed')"
+        )
+        answer = self.exec(peer, "python3", "-c", probe).stdout.strip()
+        if answer not in ("open", "closed"):
+            raise RuntimeError(f"reachability probe on {peer} printed {answer!r}")
+        return answer == "open"

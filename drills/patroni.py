@@ -6,7 +6,7 @@ import urllib.error
 import urllib.request
 from base64 import b64encode
 
-from .topology import PATRONI_PORT, REPO
+from .topology import REPO
 
 
 def _load(path):
@@ -26,7 +26,7 @@ class PatroniRest:
 
     def patroni(self, name, path, timeout=1.0, method="GET", body=None):
         """(status, json) from a member's REST API; status None when unreachable."""
-        request = urllib.request.Request(f"https://{self.nodes[name]}:{PATRONI_PORT}{path}", method=method)
+        request = urllib.request.Request(f"https://{self.nodes[name]}:{self.patroni_port}{path}", method=method)
         if body is not None:
             request.data = json.dumps(body).encode()
             token = b64encode(f"{self.restapi_user}:{self.secret('patroni_restapi')}".encode()).decode()

@@ -15,13 +15,13 @@ def run_sql(conn, statement, params=None):
 
 
 class PostgresAccess:
-    """Needs `nodes`, `ca_file` and `secret()`."""
+    """Needs `nodes`, `ca_file`, `postgres_port`, `setting()` and `secret()`."""
 
-    def connect(self, address, port=5432, timeout=2, dbname="aggregator"):
+    def connect(self, address, port=None, timeout=2, dbname="aggregator"):
         return psycopg2.connect(
             host=address,
-            port=port,
-            user="postgres",
+            port=port or self.postgres_port,
+            user=self.setting("patroni_superuser_username"),
             password=self.secret("postgres_superuser"),
             dbname=dbname,
             connect_timeout=timeout,

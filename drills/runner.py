@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from . import analysis
+from .bounds import Terms
 from .checks import check_consistency, get_json, missing_on_leader, require_whole
 from .faults import ALERT_FIRE_LIMIT, CATALOGUE
 from .load import finish, publisher_counts, read_acks, start_load
@@ -19,7 +20,14 @@ from .report import write_report
 from .sampler import Sampler
 
 WARMUP = 5  # seconds of load before the fault
-COOLDOWN = 10  # seconds an open-ended load goes on after the cluster settled
+COOLDOWN = 5  # seconds the load goes on after the cluster settled
+# A loaded cluster: in the second before the fault, and from the settle to the end of the
+# load, at least this share of the offered rate was acknowledged.
+LOADED_SHARE = 0.5
+# Each probe may be unknown (no fresh reading) for at most this share of the fault
+# window, and may go at most STALL_LIMIT seconds without a reading.
+UNKNOWN_BUDGET = 0.10
+STALL_LIMIT = 2.0
 REJOIN_LIMIT = 60  # a lost node must stream again within this many seconds of returning
 EFFECT_TIMEOUT = 15  # seconds a fault without a hold has to show its effect
 ALERT_RESOLVE_LIMIT = 60  # seconds after the cluster settled within which its alerts resolve
@@ -34,6 +42,9 @@ class Timeline:
     fault: float = 0.0
     heal: float = 0.0
     heal_done: float = 0.0
+    injected: bool = False
+    healed: bool = False
+    healthy_before: str | None = None  # why the effect probe did not see the healthy state
     settle: float = 0.0
     end: float = 0.0
     settled: bool = False
@@ -56,22 +67,35 @@ class Drill:
         leader, target, stats_before = self._prepare()
         # Read from Patroni while the cluster is whole: after the fault it may not answer.
         writes_stop_limit = self.fault.writes_stop_limit(self.cluster)
-        sampler, monitoring, watch = self._start_watching()
+        bound = self.fault.write_gap_bound(Terms(self.cluster, self.cluster.dynamic_config()))
         duration = WARMUP + self.fault.load_seconds(self.cluster)
-        load = start_load(self.cluster, self.rate, self.ack_log, duration, self.run_id, self.stop_file)
-        time.sleep(WARMUP)
-        timeline = Timeline()
-        self._inject(target, watch, timeline)
-        self._heal_and_settle(target, watch, timeline)
-        load_out = self._stop_load(load, duration)
-        sampler.stop()
+        timeline, load, load_out = Timeline(), None, ""
+        sampler, monitoring, watch = self._start_watching()
+        try:
+            load = start_load(self.cluster, self.rate, self.ack_log, duration, self.run_id, self.stop_file)
+            time.sleep(WARMUP)
+            self._inject(target, watch, timeline)
+            self._heal_and_settle(target, watch, timeline)
+            load_out = self._stop_load(load, duration)
+        finally:
+            # Whatever failed above: no publisher, sampler or alert watch outlives the
+            # drill, and a fault injected is healed.
+            if load is not None and load.returncode is None:
+                pathlib.Path(self.stop_file).touch()
+                load_out = load_out or finish(load, timeout=30)
+            sampler.stop()
+            if watch:
+                watch.stop()
+            if timeline.injected and not timeline.healed:
+                self._heal(target, timeline)
         timeline.end = time.time()
         acks = read_acks(self.ack_log)
         result = {
             **self._identity(leader, target, writes_stop_limit),
             **self._timing(timeline),
-            **self._acknowledgements(acks, timeline),
+            **self._acknowledgements(acks, timeline, bound),
             **self._primaries(sampler.samples, timeline, monitoring, leader, target),
+            **self._probes(sampler, timeline),
             **self._front_door(sampler.samples, timeline.fault, target),
             "alerts": watch.summary(self.fault.alerts, timeline.fault, timeline.heal) if watch else None,
             "alert_poll_errors": watch.errors if watch else 0,
@@ -79,6 +103,7 @@ class Drill:
             **publisher_counts(load_out),
             "publisher": load_out[-1500:],
         }
+        result["left_broken"] = self._left_broken()
         result["failures"] = verdict(result)
         result["passed"] = not result["failures"]
         ack_times = [t for _, _, t in acks]
@@ -112,11 +137,14 @@ class Drill:
         """Inject the fault and hold it, watching for its effect (and its alerts)."""
         cluster, fault = self.cluster, self.fault
         hold = fault.hold_for(cluster)
-        timeline.fault = time.time()
         try:
             before = fault.before(cluster, target)
+            timeline.healthy_before = healthy_state(fault, cluster, target, before)
+            timeline.fault = time.time()
+            timeline.injected = True
             fault.inject(cluster, target, before)
         except FAULT_ERRORS as exc:
+            timeline.fault = timeline.fault or time.time()
             timeline.errors.append(f"inject on {target} failed: {exc}")
             time.sleep(hold)
             return
@@ -130,13 +158,8 @@ class Drill:
     def _heal_and_settle(self, target, watch, timeline):
         """Heal, wait for the lost node to rejoin and the cluster (and front door) to be whole."""
         cluster, fault = self.cluster, self.fault
-        timeline.heal = time.time()
-        try:
-            fault.heal(cluster, target)
-        except FAULT_ERRORS as exc:
-            timeline.errors.append(f"heal of {target} failed: {exc}")
+        self._heal(target, timeline)
         self.log(f"[{fault.name}] healed after {timeline.heal - timeline.fault:.1f} s")
-        timeline.heal_done = time.time()
         if fault.loses_node:
             timeline.rejoin = self._wait_rejoin(target, timeline.heal, timeline.fault)
         timeline.settled = wait(lambda: cluster.healthy() and cluster.front_door_whole(), self.settle_timeout)
@@ -147,12 +170,29 @@ class Drill:
             wait(lambda: watch.resolved(fault.alerts, timeline.fault), ALERT_RESOLVE_LIMIT)
             watch.stop()
 
+    def _heal(self, target, timeline):
+        timeline.heal, timeline.healed = time.time(), True
+        try:
+            self.fault.heal(self.cluster, target)
+        except FAULT_ERRORS as exc:
+            timeline.errors.append(f"heal of {target} failed: {exc}")
+        timeline.heal_done = time.time()
+
     def _stop_load(self, load, duration):
-        """The publisher's output; an open-ended load is stopped COOLDOWN s after settling."""
-        if self.fault.load_until_settled:
-            time.sleep(COOLDOWN)
-            pathlib.Path(self.stop_file).touch()
+        """The publisher's output: the load is stopped COOLDOWN s after the settle."""
+        time.sleep(COOLDOWN)
+        pathlib.Path(self.stop_file).touch()
         return finish(load, timeout=duration + 120)
+
+    def _left_broken(self):
+        """What the drill leaves broken ([]: the cluster and the front door are whole),
+        said loudly: the next drill or the operator must know."""
+        problems = self.cluster.problems() + (
+            [] if self.cluster.front_door_whole() else ["the front door is not whole"]
+        )
+        for problem in problems:
+            self.log(f"[{self.fault.name}] LEFT BROKEN: {problem}")
+        return problems
 
     # --- The result, part by part ---------------------------------------------------
     def _identity(self, leader, target, writes_stop_limit):
@@ -168,10 +208,19 @@ class Drill:
             "writes_stop_limit_s": writes_stop_limit,
         }
 
+    def _probes(self, sampler, timeline):
+        """Each probe's unknown share of the fault window and its longest silence."""
+        window = (timeline.fault, timeline.settle)
+        return {
+            "unknown_share": analysis.unknown_shares(sampler.samples, *window),
+            "probe_longest_gap_s": sampler.probe_gaps(),
+        }
+
     @staticmethod
     def _timing(timeline):
         return {
             "fault_effect": timeline.effect,
+            "healthy_before": timeline.healthy_before,
             "fault_errors": timeline.errors,
             "fault_time": timeline.fault,
             "heal_time": timeline.heal,
@@ -181,13 +230,19 @@ class Drill:
             "rejoin": timeline.rejoin,
         }
 
-    def _acknowledgements(self, acks, timeline):
-        """What the publisher was told was stored, and whether the leader has it."""
+    def _acknowledgements(self, acks, timeline, bound):
+        """What the publisher was told was stored, whether the leader has it, and how
+        loaded the cluster was around the fault."""
         ack_times = [t for _, _, t in acks]
         missing = missing_on_leader(self.cluster, acks)
+        last = max(ack_times, default=timeline.settle)
         return {
             "acknowledged": len(acks),
             "write_downtime_s": round(analysis.longest_ack_gap(ack_times, timeline.fault - 1, timeline.settle), 3),
+            "write_gap_bound_s": bound[0],
+            "write_gap_bound_terms": bound[1],
+            "acks_second_before_fault": analysis.acks_between(ack_times, timeline.fault - 1, timeline.fault),
+            "ack_rate_after_settle": _rounded(analysis.ack_rate(ack_times, timeline.settle, last)),
             "acknowledged_lost": len(missing),
             "lost_examples": missing[:10],
             "last_ack_time": max(ack_times, default=None),
@@ -256,6 +311,16 @@ class Drill:
         return started.timestamp() >= fault_time and body.get("replication_state") == "streaming"
 
 
+def healthy_state(fault, cluster, node, before):
+    """None when the fault's effect probe sees the healthy state before the fault (so
+    what it reports later is the fault's doing); else why it does not."""
+    try:
+        seen = fault.effect(cluster, node, before)
+    except FAULT_ERRORS as exc:
+        return f"the effect probe failed before the fault: {exc}"
+    return None if seen is None else f"the effect probe saw the effect before the fault: {seen}"
+
+
 def observe_effect(fault, cluster, node, before, hold, timeout=EFFECT_TIMEOUT):
     """Poll the fault's visible effect during its hold (or up to `timeout` seconds for a
     fault without one) and return the first description, None when nothing showed.
@@ -276,6 +341,8 @@ def observe_effect(fault, cluster, node, before, hold, timeout=EFFECT_TIMEOUT):
 def verdict(r):
     """The drill's failures (empty: passed), from its result alone."""
     failures = list(r["fault_errors"])
+    if r.get("healthy_before"):
+        failures.append(r["healthy_before"])
     if not r["fault_effect"]:
         failures.append(f"the fault had no observed effect on {r['target']}")
     if r["expect_failover"] is True and r["new_leader"] is None:
@@ -293,11 +360,35 @@ def verdict(r):
         failures.append("cluster did not settle (one leader, all others streaming, a synchronous standby)")
     if r["acknowledged_lost"]:
         failures.append(f"{r['acknowledged_lost']} acknowledged events lost")
-    # A sampler that stalls could hide split brain: that alone fails the drill.
-    if r["longest_sampling_gap_s"] > 2.0:
+    # A probe that stalls or cannot tell could hide split brain: that alone fails the drill.
+    if r["longest_sampling_gap_s"] > STALL_LIMIT:
         failures.append(f"sampling stalled for {r['longest_sampling_gap_s']} s")
+    for probe, gap in (r.get("probe_longest_gap_s") or {}).items():
+        if gap > STALL_LIMIT:
+            failures.append(f"probe {probe} went {gap} s without a reading (limit {STALL_LIMIT} s)")
+    for probe, share in (r.get("unknown_share") or {}).items():
+        if share > UNKNOWN_BUDGET:
+            failures.append(
+                f"probe {probe} was unknown for {share:.0%} of the fault window (budget {UNKNOWN_BUDGET:.0%})"
+            )
     if r["split_brain_samples"]:
         failures.append(f"{r['split_brain_samples']} split-brain samples")
+    bound, gap = r.get("write_gap_bound_s"), r.get("write_downtime_s")
+    if bound is not None and gap is not None and gap > bound:
+        failures.append(
+            f"write gap {gap} s above the {bound} s the configuration allows ({r['write_gap_bound_terms']})"
+        )
+    loaded = LOADED_SHARE * r["offered_rate"]
+    if r.get("acks_second_before_fault", loaded) < loaded:
+        failures.append(
+            f"the fault hit an idle cluster: {r['acks_second_before_fault']} acknowledgements in the second "
+            f"before it (offered {r['offered_rate']}/s)"
+        )
+    rate = r.get("ack_rate_after_settle", loaded)
+    if rate is None or rate < loaded:
+        failures.append(f"after the settle {rate} events/s were acknowledged (offered {r['offered_rate']}/s)")
+    if r.get("left_broken"):
+        failures.append(f"the drill left the cluster broken: {'; '.join(r['left_broken'])}")
     limit, stopped = r.get("writes_stop_limit_s"), r.get("writes_stopped_after_s")
     if limit is not None and (stopped is None or stopped > limit):
         failures.append(f"{r['target']} kept accepting writes {stopped or 'throughout'} s, beyond ttl {limit} s")

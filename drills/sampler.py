@@ -1,35 +1,32 @@
-"""Samples every PostgreSQL node, Patroni, HAProxy's primary port and which balancers
-hold the VIP every 200 ms.
+"""Samples, every 200 ms, everything that could let a client write: each PostgreSQL
+node (writable or not) and its Patroni answers, the primary backend of HAProxy on every
+balancer, Patroni's leader key in the DCS, and which nodes hold the VIPs.
 
-Each node has its own probe loop, so a node that hangs (cut off, crashed) never
-delays the others; a probe result older than STALE seconds counts as unknown.
+Each probe has its own thread, so one that hangs (a node cut off, a DCS without quorum)
+delays only itself. A reading older than FRESH is unknown: the sample records which
+probes were unknown, and the verdict holds each probe to a budget of unknown time
+within the fault window. Each probe also times its own readings (`longest_gap`): a
+stalled probe fails the drill even when the main loop kept sampling.
 """
 
 import socket
 import subprocess
 import threading
 import time
+import urllib.request
+from base64 import b64encode
 
 import psycopg2
 
 from .front_door import vip_check
-from .topology import NODE_TLS, PATRONI_PORT
 
 INTERVAL = 0.2
-STALE = 1.5
-# A "would accept writes" reading older than this is unknown: overlap between two
-# nodes is only claimed for readings taken at (nearly) the same time.
-WRITABLE_FRESH = 0.5
+# A reading older than this is unknown: states of two probes are only compared when
+# both were read within one sampling period of each other.
+FRESH = 0.5
 PROBE = "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint())"
-UNKNOWN = {
-    "reachable": None,
-    "writable": None,
-    "timeline": None,
-    "via": "stale",
-    "primary_api": None,
-    "replica_api": None,
-}
-
+UNKNOWN = None  # a probe's snapshot without a fresh reading
+STOPPED = {"reachable": False, "writable": False, "timeline": None, "via": "stopped"}
 
 # Run inside a node when it cannot be reached over the network: recovery state,
 # timeline and Patroni's /primary and /replica answers, in one exec. Patroni's REST API
@@ -53,56 +50,66 @@ print(pg.stdout.strip() if pg.returncode == 0 else "", primary, replica, sep="|"
 """
 
 
-class Probe(threading.Thread):
-    """Polls one thing every INTERVAL in its own thread, so a hung peer delays only itself."""
+def fresh(latest, now):
+    """The reading of a (reading, time read) pair when it is at most FRESH old, else UNKNOWN."""
+    if latest is None or now - latest[1] > FRESH:
+        return UNKNOWN
+    return latest[0]
 
-    def __init__(self, cluster, stop_event):
+
+class Probe(threading.Thread):
+    """Reads one thing every INTERVAL in its own thread, so a hung peer delays only
+    itself. `poll()` returns the reading, UNKNOWN when it could not tell."""
+
+    def __init__(self, cluster, stop_event, name):
         super().__init__(daemon=True)
-        self.cluster, self.stop_event = cluster, stop_event
+        self.cluster, self.stop_event, self.name = cluster, stop_event, name
         self.conn = None
-        self.latest = None
+        self.latest = None  # (reading, time read)
+        self.longest_gap = 0.0  # the longest time between two completed readings
 
     def run(self):
+        previous = None
         while not self.stop_event.is_set():
             started = time.time()
-            self.latest = self.poll()
-            self.stop_event.wait(max(0.0, INTERVAL - (time.time() - started)))
+            reading = self.poll()
+            now = time.time()
+            self.latest = (reading, now)
+            if previous is not None:
+                self.longest_gap = max(self.longest_gap, now - previous)
+            previous = now
+            self.stop_event.wait(max(0.0, INTERVAL - (now - started)))
         if self.conn is not None:
             self.conn.close()
 
     def poll(self):
         raise NotImplementedError
 
+    def snapshot(self, now):
+        """The latest reading when it is fresh, else UNKNOWN."""
+        return fresh(self.latest, now)
+
+    def stop(self):
+        """Hook for probes with a child process."""
+
 
 class NodeProbe(Probe):
-    """Probes one node in a loop over TCP; a node that cannot be reached (cut off from
-    the network) is probed from inside through the container engine, so an isolated
-    primary is still seen."""
+    """One database node over TCP; a node that cannot be reached (cut off from the
+    network) is read from inside through the container engine, so an isolated primary is
+    still seen, and a stopped container is known to take no writes."""
 
-    def __init__(self, cluster, name, stop_event):
-        super().__init__(cluster, stop_event)
-        self.name = name
+    def __init__(self, cluster, stop_event, name):
+        super().__init__(cluster, stop_event, name)
         self.inside = False  # probing through the container engine
 
     def poll(self):
         if self.inside and self._port_open():
             self.inside = False
-        result = self._sample_inside() if self.inside else self._sample_tcp()
-        result["at"] = time.time()
-        return result
-
-    def snapshot(self, now):
-        latest = self.latest
-        if latest is None or now - latest["at"] > STALE:
-            return dict(UNKNOWN)
-        result = {k: v for k, v in latest.items() if k not in ("at", "pg_at")}
-        if now - latest.get("pg_at", 0.0) > WRITABLE_FRESH:
-            result["writable"] = None
-        return result
+        return self._sample_inside() if self.inside else self._sample_tcp()
 
     def _port_open(self):
         try:
-            with socket.create_connection((self.cluster.nodes[self.name], 5432), timeout=0.2):
+            with socket.create_connection((self.cluster.nodes[self.name], self.cluster.postgres_port), timeout=0.2):
                 return True
         except OSError:
             return False
@@ -115,13 +122,11 @@ class NodeProbe(Probe):
             with self.conn.cursor() as cur:
                 cur.execute(PROBE)
                 in_recovery, timeline = cur.fetchone()
-            pg_at = time.time()
             return {
                 "reachable": True,
                 "writable": not in_recovery,
                 "timeline": timeline,
                 "via": "tcp",
-                "pg_at": pg_at,
                 "primary_api": self.cluster.patroni(self.name, "/primary", timeout=0.3)[0],
                 "replica_api": self.cluster.patroni(self.name, "/replica", timeout=0.3)[0],
             }
@@ -133,100 +138,86 @@ class NodeProbe(Probe):
         return self._sample_inside()
 
     def _sample_inside(self):
-        unreachable = {
-            "reachable": False,
-            "writable": None,
-            "timeline": None,
-            "via": "none",
-            "primary_api": None,
-            "replica_api": None,
-        }
+        """The node read through `docker exec`. Patroni's REST API listens on the node
+        address only: while the node is cut off its answers are None, and no client can
+        be sent there by them either; PostgreSQL is read over the local socket."""
         if not self.cluster.lab:
-            return unreachable
+            return UNKNOWN
         try:
-            patroni = f"https://{self.cluster.nodes[self.name]}:{PATRONI_PORT}"
-            ca = f"{NODE_TLS}/ca.crt"
+            patroni = f"https://{self.cluster.nodes[self.name]}:{self.cluster.patroni_port}"
+            ca = f"{self.cluster.node_tls}/ca.crt"
             out = self.cluster.exec(self.name, "python3", "-c", INSIDE, patroni, ca, timeout=2, check=False)
         except Exception:  # container stopped or exec timed out
-            return unreachable
-        pg_at = time.time()
-        if out.returncode != 0 or out.stdout.count("|") != 2:
-            return unreachable
+            out = None
+        if out is None or out.returncode != 0 or out.stdout.count("|") != 2:
+            return self._stopped_or_unknown()
         pg, primary, replica = out.stdout.strip().split("|")
         api = {
             "primary_api": None if primary == "None" else int(primary),
             "replica_api": None if replica == "None" else int(replica),
         }
-        if "," not in pg:
-            return {**unreachable, **api, "via": "exec"}
+        if "," not in pg:  # PostgreSQL itself does not answer: it takes no writes either
+            return {**STOPPED, **api, "via": "exec"}
         in_recovery, timeline = pg.split(",")
-        return {
-            "reachable": True,
-            "writable": in_recovery == "f",
-            "timeline": int(timeline),
-            "via": "exec",
-            "pg_at": pg_at,
-            **api,
-        }
+        return {"reachable": True, "writable": in_recovery == "f", "timeline": int(timeline), "via": "exec", **api}
+
+    def _stopped_or_unknown(self):
+        try:
+            running = self.cluster.container_running(self.name)
+        except Exception:  # the engine did not answer either
+            return UNKNOWN
+        return UNKNOWN if running else {**STOPPED, "primary_api": None, "replica_api": None}
 
 
 class HaproxyProbe(Probe):
-    """Which node HAProxy's primary port reaches. Its own loop: a session to a primary
-    that was cut off hangs until HAProxy marks the server down."""
+    """The servers HAProxy's primary backend on one balancer counts UP, from its
+    statistics page (CSV); a stopped balancer routes nothing."""
+
+    def __init__(self, cluster, stop_event, name):
+        super().__init__(cluster, stop_event, name)
+        address = cluster.balancers[name]
+        self.url = f"http://{address}:{cluster.settings['haproxy_stats_port']};csv"
+        user = cluster.settings["haproxy_stats_username"]
+        credentials = b64encode(f"{user}:{cluster.secret('haproxy_stats')}".encode()).decode()
+        self.headers = {"Authorization": f"Basic {credentials}"}
 
     def poll(self):
-        return self.backend(), time.time()
-
-    def snapshot(self, now):
-        if self.latest is None:
-            return None
-        backend, at = self.latest
-        return backend if now - at <= STALE else None
-
-    def backend(self):
         try:
-            if self.conn is None or self.conn.closed:
-                self.conn = self.cluster.connect(self.cluster.balancer, port=5000, timeout=1, dbname="postgres")
-                self.conn.autocommit = True
-            with self.conn.cursor() as cur:
-                cur.execute("SELECT host(inet_server_addr())")
-                address = cur.fetchone()[0]
-            return next((n for n, a in self.cluster.nodes.items() if a == address), address)
-        except psycopg2.Error:
-            if self.conn is not None:
-                self.conn.close()
-            self.conn = None
-            return None
+            request = urllib.request.Request(self.url, headers=self.headers)
+            with urllib.request.urlopen(request, timeout=0.4) as response:
+                rows = [line.split(",") for line in response.read().decode().splitlines()]
+        except OSError:
+            try:
+                return UNKNOWN if not self.cluster.lab or self.cluster.container_running(self.name) else []
+            except Exception:
+                return UNKNOWN
+        return sorted(r[1] for r in rows if len(r) > 17 and r[0] == "postgres_primary" and r[17].startswith("UP"))
 
 
 class DcsProbe(Probe):
-    """Which member Patroni's leader key in the DCS names (etcd or Consul), in its own
-    loop: a DCS without quorum may hang a read."""
+    """The member Patroni's leader key names ("" when there is no key): etcd or Consul."""
 
     def poll(self):
-        return self.cluster.leader_key_holder(), time.time()
-
-    def snapshot(self, now):
-        if self.latest is None:
-            return None
-        holder, at = self.latest
-        return holder if now - at <= STALE else None
+        try:
+            return self.cluster.leader_key_reading() or ""
+        except RuntimeError:  # no member answered
+            return UNKNOWN
 
 
-class VipProbe(threading.Thread):
-    """Whether one balancer's interface carries the VIP. A loop inside the container
-    prints it every INTERVAL (one long-lived exec, not one per sample); when the
-    container stops, the loop ends and the node holds nothing until it runs again."""
+class VipProbe(Probe):
+    """Whether one node's interface carries a VIP. A loop inside the container prints it
+    every INTERVAL (one long-lived exec, not one per sample); when the container stops,
+    the loop ends and the node holds nothing until it runs again."""
 
-    def __init__(self, cluster, name, stop_event):
-        super().__init__(daemon=True)
-        self.cluster, self.name, self.stop_event = cluster, name, stop_event
-        self.latest = None  # (holds: bool | None, time)
+    def __init__(self, cluster, stop_event, name, vip):
+        super().__init__(cluster, stop_event, name)
+        self.vip = vip
         self.process = None
 
     def run(self):
-        check = " ".join(vip_check(self.cluster.vip))
+        check = " ".join(vip_check(self.vip))
         loop = f"while :; do {check} | grep -c inet; sleep {INTERVAL}; done"
+        previous = None
         while not self.stop_event.is_set():
             self.process = subprocess.Popen(
                 ["docker", "exec", self.name, "sh", "-c", loop],
@@ -235,25 +226,24 @@ class VipProbe(threading.Thread):
                 text=True,
             )
             for line in self.process.stdout:
-                self.latest = (line.strip() != "0", time.time())
+                now = time.time()
+                self.latest = (line.strip() != "0", now)
+                self.longest_gap = max(self.longest_gap, now - (previous or now))
+                previous = now
                 if self.stop_event.is_set():
                     break
             self.process.kill()
             self.process.wait()
             if not self.stop_event.is_set():
                 running = self.cluster.container_running(self.name)
-                self.latest = (None if running else False, time.time())
+                now = time.time()
+                self.latest = (UNKNOWN if running else False, now)
+                previous = now
                 self.stop_event.wait(INTERVAL)
 
     def stop(self):
         if self.process is not None:
             self.process.kill()
-
-    def snapshot(self, now):
-        if self.latest is None:
-            return None
-        holds, at = self.latest
-        return holds if now - at <= STALE else None
 
 
 class Sampler(threading.Thread):
@@ -262,37 +252,67 @@ class Sampler(threading.Thread):
         self.cluster, self.interval = cluster, interval
         self.samples = []
         self._stop_event = threading.Event()
-        self._probes = {name: NodeProbe(cluster, name, self._stop_event) for name in cluster.nodes}
-        self._haproxy = HaproxyProbe(cluster, self._stop_event)
-        self._dcs = DcsProbe(cluster, self._stop_event)
-        # The VIP is read inside the containers: lab only.
-        watch_vip = cluster.vip and cluster.lab
-        self._vip = {name: VipProbe(cluster, name, self._stop_event) for name in cluster.balancers} if watch_vip else {}
+        stop = self._stop_event
+        self._nodes = {name: NodeProbe(cluster, stop, name) for name in cluster.nodes}
+        self._haproxy = {name: HaproxyProbe(cluster, stop, name) for name in cluster.balancers}
+        self._dcs = DcsProbe(cluster, stop, "dcs")
+        # The VIPs are read inside the containers: lab only.
+        lab = cluster.lab
+        self._vip = (
+            {n: VipProbe(cluster, stop, n, cluster.vip) for n in cluster.balancers} if cluster.vip and lab else {}
+        )
+        leader_vip = cluster.leader_vip and lab
+        self._leader_vip = (
+            {n: VipProbe(cluster, stop, n, cluster.leader_vip) for n in cluster.nodes} if leader_vip else {}
+        )
+
+    def probes(self):
+        """{probe name: probe}, the names the verdict's budgets and gaps use."""
+        return {
+            **{f"postgres@{n}": p for n, p in self._nodes.items()},
+            **{f"haproxy@{n}": p for n, p in self._haproxy.items()},
+            "dcs": self._dcs,
+            **{f"vip@{n}": p for n, p in self._vip.items()},
+            **{f"leader_vip@{n}": p for n, p in self._leader_vip.items()},
+        }
+
+    def probe_gaps(self):
+        """{probe: longest time between two of its readings}."""
+        return {name: round(probe.longest_gap, 3) for name, probe in self.probes().items()}
 
     def stop(self):
         self._stop_event.set()
         self.join(10)
-        for probe in self._vip.values():
+        for probe in self.probes().values():
             probe.stop()
-        for probe in [*self._probes.values(), self._haproxy, self._dcs, *self._vip.values()]:
+        for probe in self.probes().values():
             probe.join(5)
 
     def run(self):
-        for probe in [*self._probes.values(), self._haproxy, self._dcs, *self._vip.values()]:
+        for probe in self.probes().values():
             probe.start()
         while not self._stop_event.is_set():
             started = time.time()
-            nodes = {name: probe.snapshot(started) for name, probe in self._probes.items()}
-            self.samples.append(
-                {
-                    "t": started,
-                    "nodes": nodes,
-                    "primary_api": {n: v.pop("primary_api") for n, v in nodes.items()},
-                    "replica_api": {n: v.pop("replica_api") for n, v in nodes.items()},
-                    "haproxy_primary": self._haproxy.snapshot(started),
-                    "dcs_leader_key": self._dcs.snapshot(started),
-                    # {balancer: True/False, None when unknown}; empty without a VIP
-                    "vip": {name: probe.snapshot(started) for name, probe in self._vip.items()},
-                }
-            )
+            self.samples.append(self.sample(started))
             self._stop_event.wait(max(0.0, self.interval - (time.time() - started)))
+
+    def sample(self, now):
+        latest = {name: probe.latest for name, probe in self.probes().items()}  # each read once
+        readings = {name: fresh(reading, now) for name, reading in latest.items()}
+        nodes = {n: dict(readings[f"postgres@{n}"] or {"writable": None, "via": "unknown"}) for n in self._nodes}
+        return {
+            "t": now,
+            "nodes": nodes,
+            "primary_api": {n: v.pop("primary_api", None) for n, v in nodes.items()},
+            "replica_api": {n: v.pop("replica_api", None) for n, v in nodes.items()},
+            # {balancer: [servers UP in the primary backend]}, None when unknown
+            "haproxy_primary": {n: readings[f"haproxy@{n}"] for n in self._haproxy},
+            # the member the leader key names ("": no key), None when unknown
+            "dcs_leader_key": readings["dcs"],
+            # {node: True/False, None when unknown}; empty without the VIP
+            "vip": {n: readings[f"vip@{n}"] for n in self._vip},
+            "leader_vip": {n: readings[f"leader_vip@{n}"] for n in self._leader_vip},
+            "unknown": sorted(name for name, value in readings.items() if value is UNKNOWN),
+            # when each probe's reading was taken (the DCS key is compared with later ones)
+            "read_at": {name: reading[1] for name, reading in latest.items() if reading},
+        }

@@ -7,19 +7,37 @@ import pathlib
 import subprocess
 from dataclasses import dataclass, field
 
+import yaml
+
 from .secrets import ansible_env, rendered
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-# Ports the roles give every node (their defaults; the inventories do not change them).
-ETCD_CLIENT_PORT = 2379
-CONSUL_HTTPS_PORT = 8501
-PATRONI_PORT = 8008
-API_PORT = 8080
-PRIMARY_PORT = 5000  # HAProxy: the leader
-REPLICA_PORT = 5001  # HAProxy: a streaming replica
-PGBACKREST_PORT = 8432
-# Where the pki role puts the CA, the node's certificate and key on every node.
-NODE_TLS = "/etc/pgha/tls"
+# The role variables the drills, benchmarks and tests read, by the group whose first host
+# they are read for. Each is the inventory's value, else the role's default: no port,
+# user or timing is typed a second time outside the roles.
+SETTINGS = {
+    "postgres": (
+        "patroni_cluster_name", "patroni_namespace", "patroni_postgres_port", "patroni_restapi_port",
+        "patroni_restapi_username", "patroni_superuser_username", "patroni_etcd_port", "patroni_consul_port",
+        "pki_node_dir",
+    ),
+    "balancers": (
+        "haproxy_primary_port", "haproxy_replica_port", "haproxy_stats_port", "haproxy_stats_username",
+        "haproxy_check_interval", "haproxy_check_fastinter", "haproxy_check_fall", "haproxy_check_rise",
+        "haproxy_check_timeout", "haproxy_api_port", "keepalived_advert_int", "keepalived_check_interval",
+        "keepalived_check_fall",
+    ),
+    "aggregator": ("aggregator_port", "aggregator_db_connect_timeout", "aggregator_retry_deadline_seconds"),
+    "monitoring": ("monitoring_prometheus_port", "monitoring_alertmanager_port", "monitoring_web_username"),
+    "backup": ("pgbackrest_tls_port",),
+}  # fmt: skip
+
+
+def role_default(variable):
+    """A variable's default from its role's defaults/main.yml (the role is its prefix)."""
+    role = variable.split("_", 1)[0]
+    defaults = yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text())
+    return defaults[variable]
 
 
 @dataclass
@@ -34,6 +52,7 @@ class Topology:
     leader_vip: str = ""  # pgha_leader_vip: kept on the Patroni leader
     dcs: str = "etcd3"  # patroni_dcs, as the inventory sets it
     lab: bool = False  # nodes are containers of the local lab
+    settings: dict = field(default_factory=dict)  # SETTINGS, resolved for this inventory
 
     @classmethod
     def from_inventory(cls, inventory):
@@ -47,8 +66,14 @@ class Topology:
         data = json.loads(out)
         groups = {g: group_hosts(data, g) for g in ("postgres", "balancers", "aggregator", "monitoring", "backup")}
         named = list(dict.fromkeys(sum(groups.values(), [])))
-        expression = "[node_address, pgha_vip | default(''), pgha_leader_vip | default(''), patroni_dcs]"
+        variables = sorted({v for names in SETTINGS.values() for v in names})
+        fields = ", ".join(f"{v!r}: {v} | default(none)" for v in variables)
+        expression = f"[node_address, pgha_vip | default(''), pgha_leader_vip | default(''), patroni_dcs, {{{fields}}}]"
         found = rendered(inventory, named, expression)
+        settings = {}
+        for group, names in SETTINGS.items():
+            first = found[groups[group][0]][4] if groups[group] else {}
+            settings.update({v: role_default(v) if first.get(v) is None else first[v] for v in names})
         address = {name: values[0] for name, values in found.items()}
         first = found[groups["postgres"][0]]
         return cls(
@@ -62,7 +87,50 @@ class Topology:
             leader_vip=first[2],
             dcs=first[3],
             lab=bool(group_hosts(data, "lab_containers")),
+            settings=settings,
         )
+
+    def setting(self, name):
+        """A role variable of SETTINGS as this inventory resolves it."""
+        return self.settings[name]
+
+    # The ports and paths every module uses, named once.
+    @property
+    def postgres_port(self):
+        return int(self.setting("patroni_postgres_port"))
+
+    @property
+    def patroni_port(self):
+        return int(self.setting("patroni_restapi_port"))
+
+    @property
+    def api_port(self):
+        return int(self.setting("aggregator_port"))
+
+    @property
+    def primary_port(self):
+        return int(self.setting("haproxy_primary_port"))
+
+    @property
+    def replica_port(self):
+        return int(self.setting("haproxy_replica_port"))
+
+    @property
+    def etcd_port(self):
+        return int(self.setting("patroni_etcd_port"))
+
+    @property
+    def consul_port(self):
+        return int(self.setting("patroni_consul_port"))
+
+    @property
+    def pgbackrest_port(self):
+        return int(self.setting("pgbackrest_tls_port"))
+
+    @property
+    def node_tls(self):
+        """Where the pki role puts the CA, the node's certificate and key on every node."""
+        return self.setting("pki_node_dir")
 
 
 def group_hosts(data, group):

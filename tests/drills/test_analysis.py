@@ -53,9 +53,41 @@ def test_acks_per_bucket():
 
 def test_sampling_gaps_and_stale_samples_are_reported():
     samples = [sample(0), sample(0.2), sample(3.0)]
-    samples[1]["nodes"]["pg1"]["via"] = "stale"
+    samples[1]["unknown"] = ["postgres@pg1"]
     assert analysis.longest_sampling_gap(samples) == 2.8
     assert analysis.stale_samples(samples) == 1
+
+
+def test_unknown_time_is_counted_per_probe_inside_the_window():
+    samples = [sample(t / 10) for t in range(0, 101)]  # 0.0 .. 10.0 s every 100 ms
+    for s in samples[20:40]:  # 2.0 s unknown
+        s["unknown"] = ["postgres@pg1"]
+    for s in samples[95:]:  # after the window: not counted
+        s["unknown"] = ["dcs"]
+    shares = analysis.unknown_shares(samples, start=0.0, end=9.0)
+    assert shares == {"postgres@pg1": round(2.0 / 9.0, 3)}
+
+
+def test_split_brain_is_judged_at_every_place_a_client_can_write():
+    calm = sample(0, writable=["pg1"], primary=["pg1"])
+    calm.update(haproxy_primary={"app1": ["pg1"], "app2": ["pg1"]}, leader_vip={"pg1": True, "pg2": False})
+    calm.update(dcs_leader_key="pg1", read_at={"dcs": 0.0, "postgres@pg1": 0.1})
+    assert analysis.split_brain_samples([calm]) == []
+    two_up = dict(calm, t=1, haproxy_primary={"app1": ["pg1"], "app2": ["pg1", "pg2"]})
+    two_vips = dict(calm, t=2, leader_vip={"pg1": True, "pg2": True})
+    against_key = dict(calm, t=3, dcs_leader_key="pg2")
+    older_than_key = dict(against_key, t=4, read_at={"dcs": 0.2, "postgres@pg1": 0.1})
+    bad = analysis.split_brain_samples([two_up, two_vips, against_key, older_than_key])
+    assert [b["t"] for b in bad] == [1, 2, 3]
+    assert bad[0]["haproxy_primary"] == {"app2": ["pg1", "pg2"]}
+    assert bad[2]["writable_against_dcs_key"] == ["pg1"]
+
+
+def test_load_around_the_fault():
+    acks = [0.5, 0.6, 0.95, 1.0, 5.0, 5.5, 6.0]
+    assert analysis.acks_between(acks, 0.0, 1.0) == 3
+    assert analysis.ack_rate(acks, 5.0, 7.0) == 1.5
+    assert analysis.ack_rate(acks, 5.0, 5.5) is None
 
 
 def vip_sample(t, **holds):

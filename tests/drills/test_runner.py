@@ -5,14 +5,17 @@ No cluster: the fault runs against an in-memory stand-in of the container engine
 the acknowledged-loss check runs against a real PostgreSQL.
 """
 
+import subprocess
+
 import psycopg2
 import pytest
 
 from drills import analysis, load
 from drills.checks import missing_acks
-from drills.faults import CrashPrimary
+from drills.faults import CrashPrimary, IsolatePrimary, KillPostgres
 from drills.load import read_acks
-from drills.runner import observe_effect, verdict
+from drills.nodes import CommandFailed, NodeControl
+from drills.runner import healthy_state, observe_effect, verdict
 
 NODES = ("pg1", "pg2", "pg3")
 
@@ -77,6 +80,15 @@ def result(samples, effect="container pg1 is not running", lost=0, expect_failov
         "vip_two_holders_max_s": 0.0,
         "moves_vip": None,
         "vip_moved_after_s": None,
+        "offered_rate": 200,
+        "acks_second_before_fault": 200,
+        "ack_rate_after_settle": 215.0,
+        "write_downtime_s": 21.0,
+        "write_gap_bound_s": 42.0,
+        "write_gap_bound_terms": {"ttl": 20.0, "margin": 5.0},
+        "unknown_share": {"postgres@pg1": 0.02, "dcs": 0.0},
+        "probe_longest_gap_s": {"postgres@pg1": 0.6, "dcs": 0.3},
+        "left_broken": [],
     }
 
 
@@ -235,3 +247,54 @@ def test_prometheus_must_show_one_leader_change_and_never_two_leaders():
     assert verdict(result(failover_samples()) | {"prometheus_leaders": none}) == [
         "Prometheus saw leaders ['pg1']: not exactly one leader change"
     ]
+
+
+def test_a_write_gap_above_the_configured_bound_fails_the_drill():
+    """CI once recorded isolate-primary at 37.2 s against a printed 35 s target and passed."""
+    failures = verdict(result(failover_samples()) | {"write_downtime_s": 37.2, "write_gap_bound_s": 35.0})
+    assert failures == ["write gap 37.2 s above the 35.0 s the configuration allows ({'ttl': 20.0, 'margin': 5.0})"]
+
+
+def test_a_fault_must_hit_a_loaded_cluster_and_the_load_must_come_back():
+    idle = verdict(result(failover_samples()) | {"acks_second_before_fault": 5})
+    assert idle == ["the fault hit an idle cluster: 5 acknowledgements in the second before it (offered 200/s)"]
+    starved = verdict(result(failover_samples()) | {"ack_rate_after_settle": 12.0})
+    assert starved == ["after the settle 12.0 events/s were acknowledged (offered 200/s)"]
+    assert verdict(result(failover_samples()) | {"ack_rate_after_settle": None}) == [
+        "after the settle None events/s were acknowledged (offered 200/s)"
+    ]
+
+
+def test_a_probe_over_its_unknown_budget_or_stalled_fails_the_drill():
+    blind = verdict(result(failover_samples()) | {"unknown_share": {"haproxy@app2": 0.25}})
+    assert blind == ["probe haproxy@app2 was unknown for 25% of the fault window (budget 10%)"]
+    stalled = verdict(result(failover_samples()) | {"probe_longest_gap_s": {"postgres@pg1": 3.1}})
+    assert stalled == ["probe postgres@pg1 went 3.1 s without a reading (limit 2.0 s)"]
+
+
+def test_a_drill_that_leaves_the_cluster_broken_fails():
+    broken = verdict(result(failover_samples()) | {"left_broken": ["pg1 is not streaming"]})
+    assert broken == ["the drill left the cluster broken: pg1 is not streaming"]
+
+
+class DeadEngine(NodeControl):
+    """The drills' own node control, where every `docker exec` fails the way an exec
+    into a vanished container does."""
+
+    nodes = dict.fromkeys(NODES, "127.0.0.1")
+    patroni_port = 8008
+
+    def exec(self, name, *argv, timeout=30, check=True):
+        failed = subprocess.CompletedProcess(["docker", "exec", name, *argv], 1, "", "Error: No such container")
+        if check:
+            raise CommandFailed(failed.args, failed)
+        return failed
+
+
+@pytest.mark.parametrize("fault", [IsolatePrimary(), KillPostgres()], ids=lambda f: f.name)
+def test_an_exec_error_is_never_the_fault_s_effect(fault):
+    """The probe fails where it used to report 'unreachable' or 'gone': the runner sees
+    no effect, and a probe that cannot see the healthy state fails the drill."""
+    engine = DeadEngine()
+    assert observe_effect(fault, engine, "pg1", 4242, hold=0, timeout=0.5) is None
+    assert healthy_state(fault, engine, "pg1", 4242).startswith("the effect probe failed before the fault")

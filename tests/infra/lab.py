@@ -15,12 +15,7 @@ import testinfra
 from drills.polling import wait_until
 from drills.postgres import run_sql
 from drills.secrets import secret as rendered_secret
-from drills.topology import API_PORT, Topology
-
-# Re-exported: the tests take the ports from here with the rest of the topology.
-from drills.topology import PGBACKREST_PORT as PGBACKREST_PORT
-from drills.topology import PRIMARY_PORT as PRIMARY_PORT
-from drills.topology import REPLICA_PORT as REPLICA_PORT
+from drills.topology import Topology
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 INVENTORY = pathlib.Path(os.environ.get("PGHA_INVENTORY", REPO / "inventory" / "lab"))
@@ -28,6 +23,9 @@ SECRETS = pathlib.Path(os.environ.get("PGHA_SECRETS_DIR", INVENTORY / ".secrets"
 # Every address, group and the DCS come from the scenario's inventory, as Ansible reads it.
 TOPOLOGY = Topology.from_inventory(INVENTORY)
 DCS = TOPOLOGY.dcs
+# The ports, as the inventory (or the roles' defaults) sets them.
+PRIMARY_PORT, REPLICA_PORT = TOPOLOGY.primary_port, TOPOLOGY.replica_port
+PGBACKREST_PORT, API_PORT = TOPOLOGY.pgbackrest_port, TOPOLOGY.api_port
 # How Ansible reaches the nodes: the container engine, or SSH (molecule/consul).
 CONNECTION = os.environ.get("PGHA_CONNECTION", "docker")
 

@@ -2,6 +2,7 @@
 metrics the alert rules read exist, nothing fires on the healthy cluster, an alert
 reaches the webhook receiver, and every endpoint wants its identity."""
 
+import dataclasses
 import json
 import re
 import ssl
@@ -15,7 +16,7 @@ from lab import ADDRESSES, APP_NODES, BACKUPS, DCS, INVENTORY, MONITORING, REPO,
 
 from drills.checks import require_whole
 from drills.cluster import Cluster
-from drills.monitoring import ALERTMANAGER_PORT, PROMETHEUS_PORT, Monitoring
+from drills.monitoring import Monitoring
 from drills.polling import wait_until
 
 pytestmark = pytest.mark.skipif(not MONITORING, reason="the scenario's inventory has no monitoring group")
@@ -103,7 +104,9 @@ def test_an_alert_reaches_the_webhook_receiver_and_resolves(monitoring):
     firing, then resolved once it ends."""
     name = f"PghaTestAlert{int(time.time())}"
     ends = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 15))
-    monitoring.get(ALERTMANAGER_PORT, "/api/v2/alerts", body=[{"labels": {"alertname": name}, "endsAt": ends}])
+    monitoring.get(
+        monitoring.alertmanager_port, "/api/v2/alerts", body=[{"labels": {"alertname": name}, "endsAt": ends}]
+    )
 
     def statuses():
         seen = [e["notification"] for e in alert_log()]
@@ -115,15 +118,14 @@ def test_an_alert_reaches_the_webhook_receiver_and_resolves(monitoring):
     )
 
 
-@pytest.mark.parametrize(
-    ("port", "path"), [(PROMETHEUS_PORT, "/api/v1/targets"), (ALERTMANAGER_PORT, "/api/v2/alerts")]
-)
-def test_prometheus_and_alertmanager_need_the_password(monitoring, port, path):
+@pytest.mark.parametrize(("service", "path"), [("prometheus", "/api/v1/targets"), ("alertmanager", "/api/v2/alerts")])
+def test_prometheus_and_alertmanager_need_the_password(monitoring, service, path):
+    port = getattr(monitoring, f"{service}_port")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"https://{monitoring.address}:{port}{path}", timeout=5, context=tls_context())
     assert refused.value.code == 401
     with pytest.raises(urllib.error.HTTPError) as refused:
-        Monitoring(monitoring.address, "not-the-password", monitoring.context).get(port, path)
+        dataclasses.replace(monitoring, password="not-the-password").get(port, path)
     assert refused.value.code == 401
 
 
