@@ -6,6 +6,12 @@ INSERT ... ON CONFLICT (topic, event_id) DO NOTHING RETURNING plus its counter
 update in the same transaction, commits, and only then wakes each request with its
 own result. Lost connections (failover) are retried with backoff until a deadline;
 retrying is safe because the insert is idempotent.
+
+A 503 means "not stored": a request whose wait ends while its events are still queued
+withdraws them, so no writer ever commits them; once a writer took them, the request
+waits for that writer's outcome, which its deadline (counted from the oldest request
+of the batch) bounds. A writer that meets an error of any kind answers its batch 503,
+logs it and goes on with a new connection; `writers_alive()` is what /ready counts.
 """
 
 import contextlib
@@ -85,7 +91,7 @@ class Rejected(Exception):
 class Submission:
     """One request's events (serialized rows) and, once committed, its result."""
 
-    __slots__ = ("rows", "done", "unique", "duplicates", "error")
+    __slots__ = ("rows", "done", "unique", "duplicates", "error", "queued_at", "taken")
 
     def __init__(self, rows):
         self.rows = rows
@@ -93,6 +99,8 @@ class Submission:
         self.unique = 0
         self.duplicates = 0
         self.error = None
+        self.queued_at = time.monotonic()
+        self.taken = False  # a writer has it: only that writer's outcome answers it
 
     def __len__(self):
         return len(self.rows)
@@ -132,28 +140,45 @@ class BatchQueue:
             self._cond.notify()
 
     def take(self, max_events, max_wait):
-        """Block for the first submission, then gather more for up to max_wait seconds."""
+        """Block for the first submission, then gather more for up to max_wait seconds.
+        Returns [] only once the queue is closed and empty: while this writer waited for
+        more, another may have taken everything (or a request withdrawn its events), and
+        then this one waits again instead of ending."""
         with self._cond:
-            while not self._items:
-                if self._closed:
-                    return []
-                self._cond.wait(0.5)
-            deadline = time.monotonic() + max_wait
-            while self._events < max_events and not self._closed:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            batch, count = [], 0
-            while self._items and (not batch or count + len(self._items[0]) <= max_events):
-                submission = self._items.popleft()
-                batch.append(submission)
-                count += len(submission)
-            self._events -= count
-            metrics.QUEUE_DEPTH.dec(count)
-            if self._items:
-                self._cond.notify()
-            return batch
+            while True:
+                while not self._items:
+                    if self._closed:
+                        return []
+                    self._cond.wait(0.5)
+                deadline = time.monotonic() + max_wait
+                while self._events < max_events and not self._closed:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                batch, count = [], 0
+                while self._items and (not batch or count + len(self._items[0]) <= max_events):
+                    submission = self._items.popleft()
+                    submission.taken = True
+                    batch.append(submission)
+                    count += len(submission)
+                self._events -= count
+                metrics.QUEUE_DEPTH.dec(count)
+                if self._items:
+                    self._cond.notify()
+                if batch:
+                    return batch
+
+    def withdraw(self, submission):
+        """Take a submission back out of the queue: True when no writer has it (it will
+        never be committed), False when one took it already."""
+        with self._cond:
+            if submission.taken:
+                return False
+            self._items.remove(submission)
+            self._events -= len(submission)
+            metrics.QUEUE_DEPTH.dec(len(submission))
+            return True
 
     def close(self):
         with self._cond:
@@ -218,14 +243,21 @@ class IngestPool:
             self._threads.append(thread)
 
     def submit(self, rows, timeout):
-        """Queue serialized events and wait until they are committed; returns (unique, duplicates)."""
+        """Queue serialized events and wait until they are committed; returns (unique,
+        duplicates). Unavailable means nothing of them was or will be stored."""
         submission = Submission(rows)
         self.queue.put(submission)
         if not submission.done.wait(timeout):
-            raise Unavailable("timed out waiting for the database")
+            if self.queue.withdraw(submission):
+                raise Unavailable("no writer took the events in time; nothing was stored")
+            submission.done.wait()  # a writer has them: its deadline bounds this wait
         if submission.error is not None:
             raise submission.error
         return submission.unique, submission.duplicates
+
+    def writers_alive(self):
+        """(running writers, configured writers)."""
+        return sum(1 for t in self._threads if t.is_alive()), self._writers
 
     def close(self, timeout=30):
         """Stop taking events, write what is queued, stop the writers."""
@@ -241,7 +273,13 @@ class IngestPool:
             batch = self.queue.take(self._max_events, self._max_wait)
             if not batch:
                 break
-            conn = self._write_with_retry(conn, batch, shard)
+            try:
+                conn = self._write_with_retry(conn, batch, shard)
+            except Exception:  # whatever it is: answer the batch, log, go on afresh
+                log.exception("writer %s failed on a batch of %d requests", threading.current_thread().name, len(batch))
+                metrics.DB_ERRORS.inc()
+                conn = self._release(conn, broken=True)
+                _fail([s for s in batch if not s.done.is_set()])
         self._release(conn)
 
     def _checkout(self, conn):
@@ -259,7 +297,9 @@ class IngestPool:
         return None
 
     def _write_with_retry(self, conn, batch, shard):
-        deadline = time.monotonic() + self._deadline
+        # Counted from the oldest request: every request is answered within the deadline
+        # (plus one attempt) of its arrival, however long it queued.
+        deadline = min(s.queued_at for s in batch) + self._deadline
         attempt = 0
         while True:
             try:

@@ -42,6 +42,13 @@ class Runtime:
                     self._ingest = pool
         return self._ingest
 
+    def writers_alive(self):
+        """(running writers, configured writers) of the ingestion pool; before the first
+        publish starts it, none has died: (configured, configured)."""
+        if self._ingest is None:
+            return self.config["WRITERS"], self.config["WRITERS"]
+        return self._ingest.writers_alive()
+
     @property
     def reads(self):
         """Reads for /events and /stats: the replica URL when configured."""

@@ -10,16 +10,29 @@ def test_health(client):
 
 
 def test_ready_when_the_database_answers(client):
-    assert client.get("/ready").json == {"status": "ready", "database": "reachable", "writable": True}
+    body = {"status": "ready", "database": "reachable", "writable": True, "writers": 2}
+    assert client.get("/ready").json == body
 
 
-def test_not_ready_when_the_database_is_unreachable(make_app):
+def test_not_ready_when_the_database_is_unreachable_and_the_answer_names_no_detail(make_app, caplog):
     url = f"postgresql://nobody:x@127.0.0.1:{free_port()}/none"
     client = make_app(DATABASE_URL=url, CONNECT_TIMEOUT=1).test_client()
-    r = client.get("/ready")
+    r = client.get("/ready", headers={"Authorization": ""})  # the balancers' check has no token
     assert r.status_code == 503
     assert r.headers["Retry-After"]
-    assert r.json["database"] == "unreachable"
+    assert r.json == {"status": "unavailable", "database": "unreachable", "message": "the database does not answer"}
+    # The detail (which host, which port, why) is in the log, for the operator.
+    assert "127.0.0.1" in caplog.text, caplog.text
+
+
+def test_not_ready_while_fewer_writers_run_than_configured(app):
+    client = app.test_client()
+    assert client.post("/publish", json={"event_id": "w1"}).status_code == 202  # the writers start
+    assert client.get("/ready").status_code == 200
+    app.extensions["aggregator"].ingest.close()  # the writers end
+    r = client.get("/ready")
+    assert r.status_code == 503
+    assert r.json["writers"] == 0 and r.json["writers_configured"] == 2, r.json
 
 
 def metric_values(client):

@@ -1,13 +1,15 @@
 """The ingestion pool: bounded queue, group commit, isolation of a refused request."""
 
+import contextlib
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 import psycopg2
 import pytest
 
-from aggregator.ingest import BatchQueue, IngestPool, QueueFull, Rejected, Submission, write_batch
+from aggregator.ingest import BatchQueue, IngestPool, QueueFull, Rejected, Submission, Unavailable, write_batch
 from drills.polling import wait_until
 
 
@@ -34,6 +36,24 @@ def test_take_gathers_many_submissions_up_to_the_event_limit():
     batch = queue.take(max_events=7, max_wait=0)
     assert [len(s) for s in batch] == [3, 3]
     assert queue.depth == 24
+
+
+def test_a_writer_whose_events_another_writer_took_waits_again_instead_of_ending():
+    """Writer A gathers for 0.5 s after the first request; writer B takes that request
+    meanwhile. A must go on waiting (it once returned an empty batch, which ends a
+    writer: a pool of two ran on one within minutes, silently)."""
+    queue = BatchQueue(capacity=100)
+    taken = []
+    a = threading.Thread(target=lambda: taken.append(queue.take(max_events=10, max_wait=0.5)))
+    a.start()
+    queue.put(Submission(rows(1, "first-")))
+    time.sleep(0.1)  # A saw it and now waits for more
+    assert len(queue.take(max_events=1, max_wait=0)) == 1  # writer B
+    a.join(1.0)
+    assert a.is_alive(), f"writer A returned {taken} instead of waiting for the next request"
+    queue.put(Submission(rows(1, "second-")))
+    a.join(2.0)
+    assert [len(batch) for batch in taken] == [1]
 
 
 def test_a_key_shared_in_one_batch_is_stored_and_credited_from_its_first_carrier(database_url, sql):
@@ -180,3 +200,44 @@ def test_concurrent_batches_sharing_keys_in_opposite_orders_do_not_deadlock(data
     assert not errors, f"expected both batches to commit, found {errors}"
     assert sql("SELECT count(*) FROM events") == [(3000,)]
     assert sorted(b[0].unique for b in batches) == [0, 3000]
+
+
+def test_a_writer_that_meets_any_error_answers_503_and_goes_on(pool, sql, caplog):
+    """Not a psycopg2 error: rows that are not UTF-8 make the writer's own code raise.
+    The request is answered at once (503, nothing stored), the error is logged and the
+    same writers commit the next request."""
+    with pytest.raises(Unavailable):
+        pool.submit([b"\xff\xfe not json"], timeout=5)
+    assert "writer-" in caplog.text and "UnicodeDecodeError" in caplog.text, caplog.text
+    assert pool.writers_alive() == (2, 2)
+    assert pool.submit(rows(3, "after-"), timeout=5) == (3, 0)
+    assert sql("SELECT count(*) FROM events") == [(3,)]
+
+
+def test_a_request_that_times_out_while_queued_is_withdrawn_and_never_stored(make_app, pg_server, sql):
+    """The database goes away: the only writer retries its batch; a second request waits
+    in the queue, times out (503) and must never be committed once the database is back."""
+    app = make_app(WRITERS=1, RETRY_DEADLINE_SECONDS=6)
+    pool = IngestPool(app.config)
+    pool.start()
+    pg_server.stop()
+    try:
+
+        def busy():
+            """Whatever its outcome (stored once the database is back, or 503): it keeps the writer busy."""
+            with contextlib.suppress(Unavailable):
+                pool.submit(rows(1, "first-"), 30)
+
+        first = threading.Thread(target=busy)
+        first.start()
+        assert wait_until(lambda: pool.queue.depth == 0, 5)  # the writer took it
+        with pytest.raises(Unavailable, match="nothing was stored"):
+            pool.submit(rows(1, "queued-"), timeout=1)
+    finally:
+        pg_server.start()
+    try:
+        first.join(30)
+        assert pool.submit(rows(1, "later-"), timeout=10) == (1, 0)
+    finally:
+        pool.close()
+    assert sql("SELECT count(*) FROM events WHERE event_id LIKE 'queued-%%'") == [(0,)]

@@ -1,5 +1,6 @@
 """Helpers for the testinfra suite: reach the lab nodes, the secrets and PostgreSQL."""
 
+import http.client
 import json
 import os
 import pathlib
@@ -72,6 +73,38 @@ def connect(host, port, user="postgres", password=None, dbname="postgres"):
 
 def query(host, port, sql, params=None, **kwargs):
     return run_sql(connect(host, port, **kwargs), sql, params)
+
+
+def refusal(call):
+    """The error `call` raised, once sure a listening server refused it: an HTTP error
+    status, a TLS alert, or the server dropping the connection after the request. A
+    refused connection or a timeout (the service is down, or not there) fails the test:
+    a check that passes on any error passes when nothing listens."""
+    try:
+        call()
+    except urllib.error.HTTPError as err:
+        return err
+    except urllib.error.URLError as err:
+        reason = err.reason
+        if isinstance(reason, ssl.SSLError | ConnectionResetError | ConnectionAbortedError):
+            return reason
+        raise AssertionError(f"expected the service to refuse, nothing answered: {reason!r}") from err
+    except (
+        ssl.SSLError,
+        http.client.RemoteDisconnected,
+        ConnectionResetError,
+        ConnectionAbortedError,
+        BrokenPipeError,
+    ) as err:
+        return err
+    except OSError as err:  # refused, timed out, unreachable
+        raise AssertionError(f"expected the service to refuse, nothing answered: {err!r}") from err
+    raise AssertionError("expected a refusal, the request succeeded")
+
+
+def data_directory(name):
+    """The node's data directory, as its PostgreSQL reports it."""
+    return query(ADDRESSES[name], TOPOLOGY.postgres_port, "SHOW data_directory")[0][0]
 
 
 def cluster():

@@ -9,6 +9,7 @@ from lab import (
     PG_NODES,
     call,
     cluster,
+    data_directory,
     leader_name,
     node,
     run_playbook,
@@ -110,20 +111,45 @@ def test_backups_resource_reports_the_repository_and_archiving():
         (["-e", "restore_confirm=pgha"], "Give either -e"),
         (
             ["-e", "restore_confirm=pgha", "-e", "restore_target_time='2001-01-01 00:00:00+00'"],
-            "must look like '2026-11-26 20:15:00+00' and lie inside the recoverable window, from",
+            "as PostgreSQL prints it ('2026-12-05 10:17:11.177333+00') or ISO 8601 ('2026-12-05T10:17:11Z', "
+            "'+01:00'), and lie inside the recoverable window, from",
         ),
         (
             ["-e", "restore_confirm=pgha", "-e", "restore_target_time=yesterday"],
-            "must look like '2026-11-26 20:15:00+00'",
+            "restore_target_time 'yesterday' must be a time with its offset",
         ),
     ],
 )
 def test_restore_refuses_and_changes_nothing(extra, message):
+    assert_refused_unchanged(extra, message)
+
+
+def test_a_restore_stops_when_the_newest_wal_cannot_be_archived():
+    """`pgbackrest check` cannot reach the database nodes: the restore would lose what
+    was written since the last archived segment, so it stops unless that is accepted."""
+    for name in PG_NODES:
+        node(name).check_output("systemctl stop pgbackrest-server")
+    try:
+        assert_refused_unchanged(
+            ["-e", "restore_confirm=pgha", "-e", "restore_target=latest"],
+            "or accept that loss with -e restore_accept_unarchived_wal=true. Nothing was changed.",
+        )
+    finally:
+        for name in PG_NODES:
+            node(name).check_output("systemctl start pgbackrest-server")
+
+
+def assert_refused_unchanged(extra, message):
+    """restore.yml with `extra` fails with `message`; the leader and every data
+    directory stay where they were."""
     leader = leader_name()
+    directories = {name: data_directory(name) for name in PG_NODES}
     run = run_playbook("playbooks/restore.yml", *extra)
     assert run.returncode != 0
     assert message in " ".join(run.stdout.split()), run.stdout[-3000:]
     assert leader_name() == leader
-    for name in PG_NODES:
-        moved = node(name).check_output("ls -d /var/lib/postgresql/15/patroni.before-restore-* 2>/dev/null || true")
+    for name, directory in directories.items():
+        parent, base = directory.rsplit("/", 1)
+        # find exits non-zero when the parent is missing: no match is an empty answer, not an error.
+        moved = node(name).check_output(f"find {parent} -maxdepth 1 -name '{base}.before-restore-*'")
         assert moved == "", f"expected no data directory moved aside on {name}, found {moved}"

@@ -3,11 +3,11 @@
 import json
 
 import pytest
-from lab import PG_NODES, assert_service_up, node
+from lab import PG_NODES, TOPOLOGY, assert_service_up, node
 
 from drills.dcs import etcdctl
 
-ETCDCTL = " ".join(etcdctl())
+ETCDCTL = " ".join(etcdctl(TOPOLOGY))
 
 
 @pytest.mark.parametrize("name", PG_NODES)

@@ -3,11 +3,11 @@ started (a run that failed between `etcdctl member add` and the start)."""
 
 import json
 
-from lab import ADDRESSES, node, recap, run_playbook, wait_for
+from lab import ADDRESSES, TOPOLOGY, node, recap, run_playbook, wait_for
 
 from drills.dcs import etcdctl
 
-ETCDCTL = " ".join(etcdctl())
+ETCDCTL = " ".join(etcdctl(TOPOLOGY))
 
 DATA_DIR = "/var/lib/etcd/pgha"
 

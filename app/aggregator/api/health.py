@@ -1,5 +1,7 @@
 """GET /health (process alive), GET /ready (database reachable), GET /metrics."""
 
+import logging
+
 from flask import Blueprint, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -9,6 +11,7 @@ from ..runtime import current_runtime
 from . import json_response
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
 
 
 @bp.get("/health")
@@ -18,16 +21,25 @@ def health():
 
 @bp.get("/ready")
 def ready():
+    """Ready: the database answers and every configured writer runs. Anyone may ask (the
+    balancers' health check has no token), so the answer names no database detail: that
+    goes to the log."""
+    runtime = current_runtime()
+    headers = {"Retry-After": str(current_app.config["RETRY_AFTER_SECONDS"])}
+    alive, configured = runtime.writers_alive()
+    if alive < configured:
+        log.error("not ready: %d of %d writers run", alive, configured)
+        body = {"status": "unavailable", "writers": alive, "writers_configured": configured}
+        return json_response({**body, "message": "not every writer runs"}, 503, headers)
     try:
-        with current_runtime().primary_reads.cursor() as cur:
+        with runtime.primary_reads.cursor() as cur:
             cur.execute("SELECT pg_is_in_recovery()")
             (in_recovery,) = cur.fetchone()
     except RETRYABLE as exc:
-        headers = {"Retry-After": str(current_app.config["RETRY_AFTER_SECONDS"])}
-        return json_response(
-            {"status": "unavailable", "database": "unreachable", "message": str(exc).strip()}, 503, headers
-        )
-    return json_response({"status": "ready", "database": "reachable", "writable": not in_recovery})
+        log.warning("not ready: the database does not answer: %s", str(exc).strip())
+        body = {"status": "unavailable", "database": "unreachable", "message": "the database does not answer"}
+        return json_response(body, 503, headers)
+    return json_response({"status": "ready", "database": "reachable", "writable": not in_recovery, "writers": alive})
 
 
 @bp.get("/metrics")
