@@ -117,18 +117,25 @@ def only_loss(result):
 
 def summarize(results):
     lines = [
-        "| drill | runs | downtime median s | downtime max s | acked lost | split-brain samples | rejoin max s "
-        "| VIP moved max s | failed requests |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| drill | runs | write gap median s | write gap max s | bound s | acks in the second before (min) "
+        "| acked lost | split-brain samples | most unknown probe (max) | rejoin max s | VIP moved max s "
+        "| failed requests |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in dict.fromkeys(r["drill"] for r in results):
         runs = [r for r in results if r["drill"] == name]
         downtimes = [r["write_downtime_s"] for r in runs]
         rejoins = [r["rejoin"]["seconds"] for r in runs if r["rejoin"]]
         moves = [r["vip_moved_after_s"] for r in runs if r.get("vip_moved_after_s") is not None]
+        bounds = [r.get("write_gap_bound_s") for r in runs]
+        before = min(r.get("acks_second_before_fault", 0) for r in runs)
+        shares = [(share, probe) for r in runs for probe, share in (r.get("unknown_share") or {}).items()]
+        unknown = "{1} {0:.1%}".format(*max(shares)) if shares else "none"
         lines.append(
             f"| {name} | {len(runs)} | {statistics.median(downtimes):.2f} | {max(downtimes):.2f} | "
+            f"{min(b for b in bounds if b is not None) if any(bounds) else '-'} | {before} | "
             f"{sum(r['acknowledged_lost'] for r in runs)} | {sum(r['split_brain_samples'] for r in runs)} | "
+            f"{unknown} | "
             f"{max(rejoins) if rejoins else '-'} | {max(moves) if moves else '-'} | "
             f"{sum(r.get('failed_requests') or 0 for r in runs)} |"
         )

@@ -40,6 +40,26 @@ def split_brain_samples(samples):
     return bad
 
 
+def probes_never_healthy(samples, fault_time, leader):
+    """The probes that never read the healthy state before the fault: the leader alone
+    writable, alone UP in each balancer's primary backend and named by the DCS key, one
+    holder of each VIP. A probe that cannot see the healthy state cannot see a split
+    brain either."""
+    before = [s for s in samples if s["t"] < fault_time]
+    if not before:
+        return ["every probe (no sample before the fault)"]
+    first = before[0]
+    checks = {f"postgres@{n}": (lambda s, n=n: s["nodes"][n].get("writable") is (n == leader)) for n in first["nodes"]}
+    for balancer in first.get("haproxy_primary") or {}:
+        checks[f"haproxy@{balancer}"] = lambda s, b=balancer: (s.get("haproxy_primary") or {}).get(b) == [leader]
+    if "dcs_leader_key" in first:
+        checks["dcs"] = lambda s: s.get("dcs_leader_key") == leader
+    for field in ("vip", "leader_vip"):
+        if first.get(field):
+            checks[field] = lambda s, f=field: sum(1 for holds in s[f].values() if holds) == 1
+    return sorted(name for name, check in checks.items() if not any(check(s) for s in before))
+
+
 def unknown_shares(samples, start, end):
     """{probe: share of [start, end] during which it had no fresh reading}: each sample
     stands for the time until the next one."""

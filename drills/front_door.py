@@ -6,6 +6,18 @@ def vip_check(vip):
     return ("ip", "-4", "-o", "addr", "show", "to", f"{vip}/32")
 
 
+# The proxies of haproxy.cfg the drills read: the database leader's and the aggregators'.
+PRIMARY_PROXY = "primary"
+API_PROXY = "aggregators"
+
+
+def proxy_servers(stats_csv, proxy):
+    """{server: status} of one proxy in HAProxy's CSV statistics (`show stat` or the
+    stats page's ;csv), its FRONTEND and BACKEND rows left out."""
+    rows = [line.split(",") for line in stats_csv.splitlines() if line.startswith(f"{proxy},")]
+    return {r[1]: r[17] for r in rows if len(r) > 17 and r[1] not in ("FRONTEND", "BACKEND")}
+
+
 class FrontDoor:
     """Needs `vip`, `balancers`, `aggregators` and `exec()`."""
 
@@ -20,9 +32,7 @@ class FrontDoor:
 
     def api_servers(self, balancer):
         """{aggregator: status} of the API backend as `balancer`'s HAProxy sees it."""
-        out = self.exec(balancer, "haproxy-admin", "show stat").stdout
-        rows = [line.split(",") for line in out.splitlines() if line.startswith("aggregators,")]
-        return {r[1]: r[17] for r in rows if r[1] not in ("FRONTEND", "BACKEND")}
+        return proxy_servers(self.exec(balancer, "haproxy-admin", "show stat").stdout, API_PROXY)
 
     def front_door_whole(self):
         """Without a VIP: nothing to check. With one: exactly one balancer holds it and its

@@ -13,7 +13,9 @@ DEFAULT_DIR = pathlib.Path(__file__).resolve().parents[1] / "reports" / "drills"
 
 COLUMNS = [
     ("drill", "drill"),
-    ("write downtime s", "write_downtime_s"),
+    ("write gap s / bound s", "gap_and_bound"),
+    ("acks in the second before", "acks_second_before_fault"),
+    ("most unknown probe", "unknown"),
     ("to new leader s", "time_to_new_leader_s"),
     ("failover", "failover"),
     ("acked", "acknowledged"),
@@ -53,6 +55,10 @@ def row(result):
         if key is None:
             rejoin = result.get("rejoin")
             cells.append("-" if not rejoin else f"{rejoin['seconds']}{' REINIT' if rejoin['reinit'] else ''}")
+        elif key == "gap_and_bound":
+            cells.append(f"{result.get('write_downtime_s')} / {result.get('write_gap_bound_s')}")
+        elif key == "unknown":
+            cells.append(most_unknown(result))
         elif key == "requests":
             cells.append(f"{result.get('retried_requests')} / {result.get('failed_requests')}")
         elif key == "alerts":  # seconds from the fault to firing / from the heal to resolved
@@ -66,6 +72,15 @@ def row(result):
         else:
             cells.append(str(result.get(key)))
     return "| " + " | ".join(cells) + " |"
+
+
+def most_unknown(result):
+    """The probe unknown for the largest share of the fault window, with that share."""
+    shares = result.get("unknown_share") or {}
+    if not shares:
+        return "none"
+    probe = max(shares, key=shares.get)
+    return f"{probe} {shares[probe]:.1%}"
 
 
 def markdown_table(results):

@@ -95,7 +95,7 @@ class Drill:
             **self._timing(timeline),
             **self._acknowledgements(acks, timeline, bound),
             **self._primaries(sampler.samples, timeline, monitoring, leader, target),
-            **self._probes(sampler, timeline),
+            **self._probes(sampler, timeline, leader),
             **self._front_door(sampler.samples, timeline.fault, target),
             "alerts": watch.summary(self.fault.alerts, timeline.fault, timeline.heal) if watch else None,
             "alert_poll_errors": watch.errors if watch else 0,
@@ -208,12 +208,15 @@ class Drill:
             "writes_stop_limit_s": writes_stop_limit,
         }
 
-    def _probes(self, sampler, timeline):
-        """Each probe's unknown share of the fault window and its longest silence."""
+    def _probes(self, sampler, timeline, leader):
+        """Each probe's unknown share of the fault window and its longest silence, and
+        which probes never saw the healthy cluster before the fault."""
         window = (timeline.fault, timeline.settle)
         return {
+            "probes_never_healthy": analysis.probes_never_healthy(sampler.samples, timeline.fault, leader),
             "unknown_share": analysis.unknown_shares(sampler.samples, *window),
             "probe_longest_gap_s": sampler.probe_gaps(),
+            "probe_errors": sampler.probe_errors(),
         }
 
     @staticmethod
@@ -366,6 +369,10 @@ def verdict(r):
     for probe, gap in (r.get("probe_longest_gap_s") or {}).items():
         if gap > STALL_LIMIT:
             failures.append(f"probe {probe} went {gap} s without a reading (limit {STALL_LIMIT} s)")
+    for probe in r.get("probes_never_healthy") or ():
+        failures.append(
+            f"probe {probe} never read the healthy cluster before the fault: it could not see a split brain"
+        )
     for probe, share in (r.get("unknown_share") or {}).items():
         if share > UNKNOWN_BUDGET:
             failures.append(

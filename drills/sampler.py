@@ -18,7 +18,7 @@ from base64 import b64encode
 
 import psycopg2
 
-from .front_door import vip_check
+from .front_door import PRIMARY_PROXY, proxy_servers, vip_check
 
 INTERVAL = 0.2
 # A reading older than this is unknown: states of two probes are only compared when
@@ -27,9 +27,11 @@ FRESH = 0.5
 PROBE = "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint())"
 UNKNOWN = None  # a probe's snapshot without a fresh reading
 STOPPED = {"reachable": False, "writable": False, "timeline": None, "via": "stopped"}
+# What libpq says when the node answers but PostgreSQL takes no sessions (no writes).
+NOT_ACCEPTING = ("Connection refused", "the database system is starting up", "the database system is shutting down")
 
 # Run inside a node when it cannot be reached over the network: recovery state,
-# timeline and Patroni's /primary and /replica answers, in one exec. Patroni's REST API
+# timeline and Patroni's /primary answer, in one exec. Patroni's REST API
 # listens on the node address only: while the node is cut off its interface is gone and
 # the answers are unknown (None); PostgreSQL is still read over the local socket.
 INSIDE = """
@@ -43,10 +45,10 @@ def status(path):
         return err.code
     except Exception:
         return None
-primary, replica = status("/primary"), status("/replica")
+primary = status("/primary")
 # Last, so the caller's timestamp is closest to this reading.
 pg = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-XAtF,", "-c", sql], capture_output=True, text=True)
-print(pg.stdout.strip() if pg.returncode == 0 else "", primary, replica, sep="|")
+print(pg.stdout.strip() if pg.returncode == 0 else "", primary, sep="|")
 """
 
 
@@ -67,12 +69,18 @@ class Probe(threading.Thread):
         self.conn = None
         self.latest = None  # (reading, time read)
         self.longest_gap = 0.0  # the longest time between two completed readings
+        self.error = None  # the first exception a poll raised
 
     def run(self):
         previous = None
         while not self.stop_event.is_set():
             started = time.time()
-            reading = self.poll()
+            try:
+                reading = self.poll()
+            except Exception as exc:  # a probe's own bug: unknown readings, and said once
+                reading = UNKNOWN
+                if self.error is None:
+                    self.error = repr(exc)
             now = time.time()
             self.latest = (reading, now)
             if previous is not None:
@@ -127,15 +135,22 @@ class NodeProbe(Probe):
                 "writable": not in_recovery,
                 "timeline": timeline,
                 "via": "tcp",
-                "primary_api": self.cluster.patroni(self.name, "/primary", timeout=0.3)[0],
-                "replica_api": self.cluster.patroni(self.name, "/replica", timeout=0.3)[0],
+                **self._patroni_answers(),
             }
-        except psycopg2.Error:
+        except psycopg2.Error as exc:
             if self.conn is not None:
                 self.conn.close()
             self.conn = None
+            if any(sign in str(exc) for sign in NOT_ACCEPTING):
+                # The node answered: PostgreSQL is down or (re)starting and takes no
+                # writes. Known at once, without the slower look from inside.
+                return {**STOPPED, "via": "refused", **self._patroni_answers()}
             self.inside = self.cluster.lab
         return self._sample_inside()
+
+    def _patroni_answers(self):
+        """Patroni's /primary answer (one call: the probe's reading stays fresh)."""
+        return {"primary_api": self.cluster.patroni(self.name, "/primary", timeout=0.3)[0]}
 
     def _sample_inside(self):
         """The node read through `docker exec`. Patroni's REST API listens on the node
@@ -149,13 +164,10 @@ class NodeProbe(Probe):
             out = self.cluster.exec(self.name, "python3", "-c", INSIDE, patroni, ca, timeout=2, check=False)
         except Exception:  # container stopped or exec timed out
             out = None
-        if out is None or out.returncode != 0 or out.stdout.count("|") != 2:
+        if out is None or out.returncode != 0 or out.stdout.count("|") != 1:
             return self._stopped_or_unknown()
-        pg, primary, replica = out.stdout.strip().split("|")
-        api = {
-            "primary_api": None if primary == "None" else int(primary),
-            "replica_api": None if replica == "None" else int(replica),
-        }
+        pg, primary = out.stdout.strip().split("|")
+        api = {"primary_api": None if primary == "None" else int(primary)}
         if "," not in pg:  # PostgreSQL itself does not answer: it takes no writes either
             return {**STOPPED, **api, "via": "exec"}
         in_recovery, timeline = pg.split(",")
@@ -166,7 +178,7 @@ class NodeProbe(Probe):
             running = self.cluster.container_running(self.name)
         except Exception:  # the engine did not answer either
             return UNKNOWN
-        return UNKNOWN if running else {**STOPPED, "primary_api": None, "replica_api": None}
+        return UNKNOWN if running else {**STOPPED, "primary_api": None}
 
 
 class HaproxyProbe(Probe):
@@ -176,7 +188,7 @@ class HaproxyProbe(Probe):
     def __init__(self, cluster, stop_event, name):
         super().__init__(cluster, stop_event, name)
         address = cluster.balancers[name]
-        self.url = f"http://{address}:{cluster.settings['haproxy_stats_port']};csv"
+        self.url = f"http://{address}:{cluster.setting('haproxy_stats_port')}/;csv"
         user = cluster.settings["haproxy_stats_username"]
         credentials = b64encode(f"{user}:{cluster.secret('haproxy_stats')}".encode()).decode()
         self.headers = {"Authorization": f"Basic {credentials}"}
@@ -185,13 +197,13 @@ class HaproxyProbe(Probe):
         try:
             request = urllib.request.Request(self.url, headers=self.headers)
             with urllib.request.urlopen(request, timeout=0.4) as response:
-                rows = [line.split(",") for line in response.read().decode().splitlines()]
+                servers = proxy_servers(response.read().decode(), PRIMARY_PROXY)
         except OSError:
             try:
                 return UNKNOWN if not self.cluster.lab or self.cluster.container_running(self.name) else []
             except Exception:
                 return UNKNOWN
-        return sorted(r[1] for r in rows if len(r) > 17 and r[0] == "postgres_primary" and r[17].startswith("UP"))
+        return sorted(name for name, status in servers.items() if status.startswith("UP"))
 
 
 class DcsProbe(Probe):
@@ -280,6 +292,10 @@ class Sampler(threading.Thread):
         """{probe: longest time between two of its readings}."""
         return {name: round(probe.longest_gap, 3) for name, probe in self.probes().items()}
 
+    def probe_errors(self):
+        """{probe: the first exception its poll raised}, for probes that raised one."""
+        return {name: probe.error for name, probe in self.probes().items() if probe.error}
+
     def stop(self):
         self._stop_event.set()
         self.join(10)
@@ -304,7 +320,6 @@ class Sampler(threading.Thread):
             "t": now,
             "nodes": nodes,
             "primary_api": {n: v.pop("primary_api", None) for n, v in nodes.items()},
-            "replica_api": {n: v.pop("replica_api", None) for n, v in nodes.items()},
             # {balancer: [servers UP in the primary backend]}, None when unknown
             "haproxy_primary": {n: readings[f"haproxy@{n}"] for n in self._haproxy},
             # the member the leader key names ("": no key), None when unknown

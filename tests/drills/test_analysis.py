@@ -116,3 +116,15 @@ def test_the_vip_moved_when_another_balancer_alone_holds_it():
     ]
     assert analysis.vip_moved_after(samples, fault_time=0.5, old_holder="app1") == 2.5
     assert analysis.vip_moved_after(samples[:3], fault_time=0.5, old_holder="app1") is None
+
+
+def test_a_probe_that_never_reads_the_healthy_cluster_is_named():
+    """A HAProxy probe reading the wrong proxy sees no server UP, ever: it would never
+    see two either. Caught before the fault."""
+    healthy = sample(0, writable=["pg1"], primary=["pg1"])
+    healthy.update(
+        haproxy_primary={"app1": ["pg1"], "app2": []}, dcs_leader_key="pg1", vip={"app1": True, "app2": False}
+    )
+    assert analysis.probes_never_healthy([healthy], fault_time=1, leader="pg1") == ["haproxy@app2"]
+    blind = dict(healthy, dcs_leader_key=None, vip={"app1": None, "app2": None})
+    assert analysis.probes_never_healthy([blind], fault_time=1, leader="pg1") == ["dcs", "haproxy@app2", "vip"]
