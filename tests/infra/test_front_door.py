@@ -4,6 +4,8 @@ routes the database ports and balances the API across every aggregator."""
 import http.client
 import json
 import ssl
+import threading
+import time
 
 import pytest
 from lab import (
@@ -18,11 +20,14 @@ from lab import (
     leader_name,
     node,
     query,
+    recap,
+    run_playbook,
     secret,
     wait_for,
 )
 
 from drills.cluster import Cluster
+from drills.load import finish, publisher_counts, start_load
 
 pytestmark = pytest.mark.skipif(not VIP, reason="the scenario's inventory sets no pgha_vip")
 
@@ -87,3 +92,33 @@ def test_a_stopped_aggregator_is_taken_out_and_requests_still_succeed(front_door
         back = wait_for(lambda: front_door.api_servers(holder)[stopped].startswith("UP"), 60)
         assert back, f"{stopped} did not pass HAProxy's checks again"
     assert stopped not in servers and len(servers) == 10, f"with {stopped} stopped, served by {servers}"
+
+
+def test_a_deploy_with_nothing_to_change_takes_nothing_out_of_service(front_door, tmp_path):
+    """The aggregator play on an up-to-date cluster, under load: nothing changes, no
+    aggregator is drained or put in maintenance on any balancer, no request fails (it
+    once drained every node on every run, and still reported changed=0)."""
+    states, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            for balancer in front_door.balancers:
+                states.extend(front_door.api_servers(balancer).values())
+            stop.wait(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    stop_file = tmp_path / "stop"
+    load = start_load(front_door, 100, str(tmp_path / "acks"), 600, f"deploy-{time.time_ns()}", str(stop_file))
+    watcher.start()
+    try:
+        run = run_playbook("playbooks/aggregator.yml")
+    finally:
+        stop.set()
+        stop_file.touch()
+        output = finish(load, timeout=120)
+        watcher.join(10)
+    assert run.returncode == 0, run.stdout[-3000:]
+    for host in APP_NODES:
+        assert "changed=0" in recap(run, host), recap(run, host)
+    assert states and all(state.startswith("UP") for state in states), sorted(set(states))
+    assert publisher_counts(output)["failed_requests"] == 0, output[-1500:]
