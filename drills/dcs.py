@@ -54,7 +54,7 @@ class DcsAccess:
                 verify=self.ca_file,
                 cert=self._client_certificate,
                 token=self.consul_token(),
-                connections_timeout=0.5,
+                connections_timeout=0.3,
             )  # fmt: skip
             for address in self.nodes.values()
         }
@@ -135,7 +135,7 @@ class DcsAccess:
     def _etcd_kv(self, address, key):
         body = json.dumps({"key": b64encode(key.encode()).decode()}).encode()
         request = urllib.request.Request(f"https://{address}:{self.etcd_port}/v3/kv/range", data=body, method="POST")
-        with urllib.request.urlopen(request, timeout=0.5, context=self._etcd_client_tls) as response:
+        with urllib.request.urlopen(request, timeout=0.3, context=self._etcd_client_tls) as response:
             kvs = json.load(response).get("kvs", [])
         return b64decode(kvs[0]["value"]).decode() if kvs else None
 

@@ -15,7 +15,7 @@ import time
 import uuid
 
 from . import analysis
-from .checks import check_consistency, get_json, missing_acks, missing_on_leader, require_whole
+from .checks import check_consistency, get_json, missing_acks, missing_on_leader, node_digests, require_whole
 from .load import finish, read_acks, start_load
 from .polling import wait_until as wait
 from .report import report_folder
@@ -165,6 +165,12 @@ def verdict(r):
         failures.append("cluster did not settle after the restore (one leader, all others streaming)")
     if r["acknowledged_before_t"] == 0 or r["acknowledged_after_t"] == 0:
         failures.append("the load did not straddle T: nothing proves the target was honoured")
+    # The mistake must have removed every acknowledged event, or the restore proves nothing.
+    if r["deleted_rows"] < r["acknowledged_before_t"] + r["acknowledged_after_t"]:
+        failures.append(
+            f"the DELETE removed {r['deleted_rows']} rows, fewer than the "
+            f"{r['acknowledged_before_t'] + r['acknowledged_after_t']} events acknowledged: no mistake to undo"
+        )
     if r["acknowledged_lost"]:
         failures.append(f"{r['acknowledged_lost']} events acknowledged before T are missing")
     if r["after_t_survived"] or r["rows_written_after_t"]:
@@ -212,7 +218,12 @@ class ClusterLoss(RestoreDrill):
         (folder / "site.log").write_text(playbook.stdout + playbook.stderr)
         self.log(f"[{self.name}] site.yml rc {playbook.returncode} after {rebuild_seconds:.1f} s")
         settled = wait(cluster.healthy, 120)
-        after_acked, after_lost, first_write, after_out = ingest_again(cluster, self.rate, self.run_id)
+        sampler = Sampler(cluster)  # the rebuilt cluster under load again: one writer at a time
+        sampler.start()
+        try:
+            after_acked, after_lost, first_write, after_out = ingest_again(cluster, self.rate, self.run_id)
+        finally:
+            sampler.stop()
 
         lost = missing_on_leader(cluster, acks)
         ack_time = {f"{topic}/{event_id}": t for topic, event_id, t in acks}
@@ -235,21 +246,11 @@ class ClusterLoss(RestoreDrill):
             "acknowledged_after_restore": after_acked,
             "lost_after_restore": after_lost,
             "publisher_after_restore": after_out,
+            "split_brain_samples": len(analysis.split_brain_samples(sampler.samples)),
+            "consistency": check_nodes(cluster) if settled else None,
         }
-        failures = []
-        if playbook.returncode != 0:
-            failures.append(f"site.yml failed (rc {playbook.returncode}); see site.log")
-        if not settled:
-            failures.append("cluster did not settle after the rebuild")
-        if result["acknowledged_before_limit"] == 0:
-            failures.append(f"no event was acknowledged more than {limit} s before the loss: nothing was checked")
-        if result["lost_beyond_limit"]:
-            failures.append(
-                f"{result['lost_beyond_limit']} events acknowledged more than {limit} s before the loss lost"
-            )
-        if after_acked == 0 or after_lost:
-            failures.append(f"ingest after the rebuild: {after_acked} acknowledged, {after_lost} lost")
-        result["failures"], result["passed"] = failures, not failures
+        result["failures"] = loss_verdict(result)
+        result["passed"] = not result["failures"]
         (folder / "report.json").write_text(json.dumps(result, indent=2, default=str))
         result["report"] = str(folder)
         return result
@@ -262,3 +263,47 @@ class ClusterLoss(RestoreDrill):
             if volumes:
                 self.cluster.docker("volume", "rm", *volumes)
         return list(self.cluster.nodes)
+
+
+def check_nodes(cluster):
+    """After a rebuild: /stats agrees with the rows, and every node holds the same rows
+    (the counters came back from the repository with the events, in one transaction)."""
+    stats = get_json(cluster, "/stats")
+    digests = {}
+
+    def identical():
+        digests.update(node_digests(cluster))
+        return len({tuple(v) for v in digests.values()}) == 1
+
+    same = wait(identical, 30)
+    rows = next(iter(digests.values()))[0]
+    return {
+        "stats_invariant": stats["received"] == stats["unique_processed"] + stats["duplicate_dropped"],
+        "unique_equals_rows": stats["unique_processed"] == rows,
+        "nodes_identical": same,
+        "node_digests": digests,
+    }
+
+
+def loss_verdict(r):
+    """cluster-loss's failures (empty: passed), from its result alone."""
+    failures = []
+    limit = r["limit_s"]
+    if r["restore_rc"] != 0:
+        failures.append(f"site.yml failed (rc {r['restore_rc']}); see site.log")
+    if not r["settled"]:
+        failures.append("cluster did not settle after the rebuild")
+    if r["acknowledged_before_limit"] == 0:
+        failures.append(f"no event was acknowledged more than {limit} s before the loss: nothing was checked")
+    if r["lost_beyond_limit"]:
+        failures.append(f"{r['lost_beyond_limit']} events acknowledged more than {limit} s before the loss lost")
+    if r["acknowledged_after_restore"] == 0 or r["lost_after_restore"]:
+        failures.append(
+            f"ingest after the rebuild: {r['acknowledged_after_restore']} acknowledged, {r['lost_after_restore']} lost"
+        )
+    if r["split_brain_samples"]:
+        failures.append(f"{r['split_brain_samples']} split-brain samples")
+    c = r["consistency"]
+    if not c or not (c["stats_invariant"] and c["unique_equals_rows"] and c["nodes_identical"]):
+        failures.append(f"consistency: {c}")
+    return failures

@@ -183,7 +183,8 @@ class NodeProbe(Probe):
 
 class HaproxyProbe(Probe):
     """The servers HAProxy's primary backend on one balancer counts UP, from its
-    statistics page (CSV); a stopped balancer routes nothing."""
+    statistics page (CSV); a stopped balancer, or one where HAProxy does not listen,
+    routes nothing."""
 
     def __init__(self, cluster, stop_event, name):
         super().__init__(cluster, stop_event, name)
@@ -198,7 +199,9 @@ class HaproxyProbe(Probe):
             request = urllib.request.Request(self.url, headers=self.headers)
             with urllib.request.urlopen(request, timeout=0.4) as response:
                 servers = proxy_servers(response.read().decode(), PRIMARY_PROXY)
-        except OSError:
+        except OSError as exc:
+            if isinstance(getattr(exc, "reason", exc), ConnectionRefusedError):
+                return []  # the node answered: no HAProxy listens, none routes
             try:
                 return UNKNOWN if not self.cluster.lab or self.cluster.container_running(self.name) else []
             except Exception:

@@ -56,6 +56,8 @@ DEFAULTS = {
     "READ_POOL_SIZE": 8,
     # Create or migrate the schema when the pool starts (the CLI does it too).
     "AUTO_MIGRATE": True,
+    # Seconds between an instance's records that it serves (GET /stats uptime).
+    "UPTIME_HEARTBEAT_SECONDS": 5,
     # Seconds a database connection attempt may take.
     "CONNECT_TIMEOUT": 3,
     # Bearer tokens per scope (lists, or comma-separated in the environment); two at once

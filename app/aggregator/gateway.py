@@ -202,7 +202,7 @@ class Query:
     @strawberry.field(description="The aggregator's counters (GET /stats)")
     def stats(self) -> Stats | None:
         rt = current_runtime()
-        body = counters.current(rt.reads, rt.started)
+        body = counters.current(rt.reads, rt.started, rt.heartbeat.gap)
         return Stats(**{k: body[k] for k in ("received", "unique_processed", "duplicate_dropped", "batches")},
                      topics=body["topics"], uptime=body["uptime"])  # fmt: skip
 

@@ -9,6 +9,7 @@ from flask import current_app
 from . import db, green, schema
 from .ingest import IngestPool
 from .monitoring import MonitoringClient
+from .uptime import Heartbeat
 
 
 class Runtime:
@@ -17,11 +18,12 @@ class Runtime:
         # Under gevent workers, database waits must yield to the hub (see green.py).
         green.install()
         self.started = time.time()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # the heartbeat starts with the ingestion pool
         self._ingest = None
         self._reads = None
         self._primary_reads = None
         self._monitoring = None
+        self._heartbeat = None
 
     def _require_url(self):
         if not self.config.get("DATABASE_URL"):
@@ -38,6 +40,7 @@ class Runtime:
                         self.migrate(url)
                     pool = IngestPool(self.config)
                     pool.start()
+                    _ = self.heartbeat  # a writing instance says it serves
                     atexit.register(pool.close)
                     self._ingest = pool
         return self._ingest
@@ -58,6 +61,22 @@ class Runtime:
                     url = self.config.get("READ_DATABASE_URL") or self._require_url()
                     self._reads = db.ReadPool(url, self.config["READ_POOL_SIZE"], self.config["CONNECT_TIMEOUT"])
         return self._reads
+
+    @property
+    def heartbeat(self):
+        """This instance's uptime heartbeat, started on first use (after migrations)."""
+        if self._heartbeat is None:
+            with self._lock:
+                if self._heartbeat is None:
+                    url = self._require_url()
+                    if self.config["AUTO_MIGRATE"]:
+                        self.migrate(url)
+                    beat = Heartbeat(
+                        url, self.config["CONNECT_TIMEOUT"], self.started, self.config["UPTIME_HEARTBEAT_SECONDS"]
+                    )
+                    beat.start()
+                    self._heartbeat = beat
+        return self._heartbeat
 
     @property
     def primary_reads(self):
@@ -85,6 +104,8 @@ class Runtime:
             conn.close()
 
     def close(self):
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         if self._ingest is not None:
             self._ingest.close()
         for pool in (self._reads, self._primary_reads):

@@ -39,6 +39,17 @@ MIGRATIONS = [
         );
         """,
     ),
+    (
+        2,
+        """
+        -- GET /stats uptime: since when the service (any instance) has served without a break.
+        CREATE TABLE service_uptime (
+            id      boolean PRIMARY KEY DEFAULT true CHECK (id),
+            since   timestamptz NOT NULL,
+            seen_at timestamptz NOT NULL
+        );
+        """,
+    ),
 ]
 
 

@@ -3,6 +3,8 @@ statement (one snapshot), so received == unique_processed + duplicate_dropped.""
 
 import time
 
+from .uptime import SINCE
+
 STATS = """
 SELECT
     (SELECT coalesce(sum(received), 0) FROM counter_shards),
@@ -14,11 +16,14 @@ SELECT
 """
 
 
-def current(reads, started):
-    """The counters, read through the `reads` pool; uptime counts from `started`."""
+def current(reads, started, heartbeat_gap):
+    """The counters, read through the `reads` pool; uptime is the service's (uptime.py),
+    or this process's age from `started` before any instance recorded it."""
     with reads.cursor() as cur:
         cur.execute(STATS)
         received, unique, duplicates, batches, per_topic = cur.fetchone()
+        cur.execute(SINCE, {"gap": heartbeat_gap})
+        found = cur.fetchone()
     return {
         "received": int(received),
         "unique_processed": int(unique),
@@ -26,5 +31,5 @@ def current(reads, started):
         "topics": sorted(per_topic),
         "per_topic": per_topic,
         "batches": int(batches),
-        "uptime": round(time.time() - started, 3),
+        "uptime": round(found[0] if found else time.time() - started, 3),
     }

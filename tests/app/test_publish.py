@@ -98,6 +98,17 @@ def test_malformed_json_is_400_and_nothing_stored(client, sql):
     assert stored(sql) == 0
 
 
+@pytest.mark.parametrize(
+    "body", [b'{"event_id": "caf\xe9"}', b'[{"event_id": "a"}, {"event_id": "\xff\xfe"}]'], ids=["latin-1", "bytes"]
+)
+def test_a_body_that_is_not_utf8_is_400_naming_the_body_and_nothing_stored(client, sql, body):
+    r = client.post("/publish", data=body, content_type="application/json")
+    assert r.status_code == 400
+    assert r.json["error"] == "malformed_json"
+    assert "JSON" in r.json["message"]
+    assert sql("SELECT count(*) FROM events") == [(0,)]
+
+
 def test_not_json_content_type_is_415(client):
     r = client.post("/publish", data=b"event_id=a", content_type="application/x-www-form-urlencoded")
     assert r.status_code == 415

@@ -1,6 +1,7 @@
 """GET /stats: exact counters, consistent with the stored rows at every read."""
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 
@@ -56,3 +57,26 @@ def test_state_survives_an_app_restart(make_app, sql):
     stats = second.get("/stats").json
     assert (stats["received"], stats["unique_processed"], stats["duplicate_dropped"]) == (4, 3, 1)
     assert sql("SELECT count(*) FROM events")[0][0] == 3
+
+
+def test_uptime_never_runs_backwards_between_two_instances(make_app):
+    """Two instances over one database, started a second apart, asked in turn (as the
+    balancer does): the service's uptime only grows, and it is the older one's age."""
+    older = make_app().test_client()
+    first = older.get("/stats").json["uptime"]
+    time.sleep(1.0)
+    newer = make_app().test_client()
+    seen = [client.get("/stats").json["uptime"] for _ in range(3) for client in (newer, older)]
+    assert seen == sorted(seen), f"uptime ran backwards: {seen}"
+    assert seen[0] >= first + 1.0, f"the newer instance reported its own age: {first} then {seen}"
+
+
+def test_uptime_starts_again_after_every_instance_was_gone(make_app, sql):
+    client = make_app().test_client()
+    client.get("/stats")
+    # No instance heard from for longer than three heartbeats: the service was down.
+    sql("UPDATE service_uptime SET since = now() - interval '1 hour', seen_at = now() - interval '1 minute'")
+    assert client.get("/stats").json["uptime"] < 60  # this process's age, until the next beat
+    sql("UPDATE service_uptime SET seen_at = now() - interval '1 minute'")
+    make_app().test_client().get("/stats")  # a new instance starts the new run
+    assert client.get("/stats").json["uptime"] < 60

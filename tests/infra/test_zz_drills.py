@@ -1,7 +1,9 @@
 """Failover drills on the converged lab (runs last: it breaks the cluster on purpose).
 
-Fails on any acknowledged loss, split-brain sample, failed rejoin or inconsistency;
-the write-downtime targets are printed, not asserted (a noisy shared machine).
+Fails on any failure of the drill's verdict: an acknowledged loss, a split-brain sample
+at any place a client can write, a probe over its unknown budget, a write gap above
+the bound its configuration allows, an unloaded fault, a failed rejoin or an
+inconsistency. Each prints its gap beside its bound.
 """
 
 import pytest
@@ -11,26 +13,22 @@ from drills.cluster import Cluster
 from drills.restore import OperatorError
 from drills.runner import Drill
 
-# Write-downtime targets (printed). On Consul the DCS drill runs instead of switchover;
-# the front-door drills need the VIP over two balancers (the default scenario).
-# replica-crash also checks that its alert fires in Alertmanager and resolves.
-TARGETS = {
-    "switchover": 5,
-    "replica-crash": 5,
-    "crash-primary": 30,
-    "isolate-primary": 35,
-    "crash-balancer": 5,
-    "rolling-deploy": 1,
-}
+# On Consul the DCS drill runs instead of switchover; the front-door drills need the VIP
+# over two balancers (the default scenario). replica-crash also checks that its alert
+# fires in Alertmanager and resolves.
+DRILLS = ["switchover", "replica-crash", "crash-primary", "isolate-primary", "crash-balancer", "rolling-deploy"]
 if DCS == "consul":
-    TARGETS = {"crash-primary": 30, "isolate-primary": 35, "dcs-quorum-loss": 60}
+    DRILLS = ["crash-primary", "isolate-primary", "dcs-quorum-loss"]
 
 
-@pytest.mark.parametrize("name", list(TARGETS))
+@pytest.mark.parametrize("name", DRILLS)
 def test_drill(name):
     result = Drill(Cluster.from_inventory(INVENTORY), name).run()
     print(
-        f"\n{name}: write downtime {result['write_downtime_s']} s (target <= {TARGETS[name]} s), "
+        f"\n{name}: write gap {result['write_downtime_s']} s (bound {result['write_gap_bound_s']} s: "
+        f"{result['write_gap_bound_terms']}), acknowledgements in the second before the fault "
+        f"{result['acks_second_before_fault']}, after the settle {result['ack_rate_after_settle']}/s, "
+        f"unknown share {result['unknown_share']}, "
         f"new leader after {result['time_to_new_leader_s']} s, acknowledged {result['acknowledged']}, "
         f"lost {result['acknowledged_lost']}, split-brain samples {result['split_brain_samples']}, "
         f"rejoin {result['rejoin']}, observed effect: {result['fault_effect']}, alerts {result['alerts']}, "

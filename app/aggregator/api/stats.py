@@ -14,4 +14,4 @@ bp.before_request(auth.require("read"))
 @bp.get("/stats")
 def stats():
     rt = current_runtime()
-    return json_response(current_stats(rt.reads, rt.started))
+    return json_response(current_stats(rt.reads, rt.started, rt.heartbeat.gap))
