@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export NO_MKDOCS_2_WARNING := 1
 export PGHA_SECRETS_DIR ?= $(CURDIR)/inventory/lab/.secrets
 
-.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring drill
+.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring bench-memory drill
 
 help:
 	@echo "make lab          build and start the container lab and run site.yml"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench        ingest benchmark against its direct-write ceiling"
 	@echo "make bench-front-door   throughput through the lab's VIP, two aggregators against one"
 	@echo "make bench-monitoring   memory and CPU of the monitoring stack on the lab, against the database tier's"
+	@echo "make bench-memory       one aggregator worker's memory under maximum-size bodies, budgets on and off"
 	@echo "make drill DRILL=crash-primary [RUNS=3] [SYNC_OFF=1]   failover drill (DRILL=all for every one)"
 
 venv: $(STAMP)
@@ -97,6 +98,10 @@ bench: venv
 bench-front-door: venv
 	command -v wrk >/dev/null || apt-get install -y -q wrk
 	python bench/front_door.py
+
+# One worker's memory under concurrent maximum-size bodies, with its byte budgets and without.
+bench-memory: venv
+	python bench/memory.py
 
 # On a running `make lab`: what Prometheus, Alertmanager and the exporters cost.
 bench-monitoring: venv

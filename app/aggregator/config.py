@@ -36,6 +36,11 @@ DEFAULTS = {
     "BATCH_MAX_WAIT_MS": 2,
     # Events waiting for a writer before new requests get 503 at once.
     "QUEUE_MAX_EVENTS": 100_000,
+    # ... or this many bytes of serialized events.
+    "QUEUE_MAX_BYTES": 64 * 1024 * 1024,
+    # Bytes of request bodies a worker holds at once (declared Content-Length, from the
+    # read to the answer); past it POST /publish answers 503 with Retry-After unread.
+    "INFLIGHT_MAX_BYTES": 64 * 1024 * 1024,
     # Maximum events in one POST /publish.
     "MAX_EVENTS_PER_REQUEST": 10_000,
     # Maximum request body (Flask answers 413 above it).

@@ -209,7 +209,7 @@ class Query:
     @strawberry.field(description="Events received per second over the last minute, every aggregator (Prometheus)")
     def ingest_rate(self) -> float | None:
         found = current_runtime().monitoring.query("sum(rate(aggregator_events_received_total[1m]))")
-        return round(found[0][1], 1) if found else 0.0
+        return round(found[0][1], 1) if found else None  # no such series: unknown, not zero
 
     @strawberry.field(description="Alerts firing in Alertmanager")
     def alerts(self) -> list[Alert] | None:

@@ -77,7 +77,7 @@ EVENT_ERROR_CLASSES = ("22", "23", "54")
 
 
 class QueueFull(Exception):
-    """The queue holds QUEUE_MAX_EVENTS events already."""
+    """The queue holds QUEUE_MAX_EVENTS events or QUEUE_MAX_BYTES bytes already."""
 
 
 class Unavailable(Exception):
@@ -91,10 +91,11 @@ class Rejected(Exception):
 class Submission:
     """One request's events (serialized rows) and, once committed, its result."""
 
-    __slots__ = ("rows", "done", "unique", "duplicates", "error", "queued_at", "taken")
+    __slots__ = ("rows", "weight", "done", "unique", "duplicates", "error", "queued_at", "taken")
 
     def __init__(self, rows):
         self.rows = rows
+        self.weight = sum(len(row) for row in rows)  # bytes the queue holds for it
         self.done = threading.Event()
         self.unique = 0
         self.duplicates = 0
@@ -113,12 +114,14 @@ class Submission:
 
 
 class BatchQueue:
-    """FIFO of submissions bounded by the number of queued events."""
+    """FIFO of submissions bounded by the number of queued events and their bytes."""
 
-    def __init__(self, capacity):
+    def __init__(self, capacity, max_bytes=None):
         self._capacity = capacity
+        self._max_bytes = max_bytes
         self._items = deque()
         self._events = 0
+        self._bytes = 0
         self._closed = False
         self._cond = threading.Condition()
 
@@ -130,12 +133,15 @@ class BatchQueue:
         with self._cond:
             if self._closed:
                 raise Unavailable("the ingestion pool is shutting down")
-            size = len(submission)
+            size, weight = len(submission), submission.weight
             # An empty queue always accepts, so one maximal request is never refused.
-            if self._events and self._events + size > self._capacity:
+            too_many = self._events + size > self._capacity
+            too_big = self._max_bytes is not None and self._bytes + weight > self._max_bytes
+            if self._events and (too_many or too_big):
                 raise QueueFull
             self._items.append(submission)
             self._events += size
+            self._bytes += weight
             metrics.QUEUE_DEPTH.inc(size)
             self._cond.notify()
 
@@ -162,6 +168,7 @@ class BatchQueue:
                     submission.taken = True
                     batch.append(submission)
                     count += len(submission)
+                    self._bytes -= submission.weight
                 self._events -= count
                 metrics.QUEUE_DEPTH.dec(count)
                 if self._items:
@@ -177,6 +184,7 @@ class BatchQueue:
                 return False
             self._items.remove(submission)
             self._events -= len(submission)
+            self._bytes -= submission.weight
             metrics.QUEUE_DEPTH.dec(len(submission))
             return True
 
@@ -229,7 +237,7 @@ class IngestPool:
         self._max_events = config["BATCH_MAX_EVENTS"]
         self._max_wait = config["BATCH_MAX_WAIT_MS"] / 1000.0
         self._deadline = config["RETRY_DEADLINE_SECONDS"]
-        self.queue = BatchQueue(config["QUEUE_MAX_EVENTS"])
+        self.queue = BatchQueue(config["QUEUE_MAX_EVENTS"], config.get("QUEUE_MAX_BYTES"))
         # One connection per writer, held while it works and replaced when it breaks.
         self._connections = db.pool(self._url, self._writers, self._timeout)
         self._threads = []

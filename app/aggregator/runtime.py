@@ -7,6 +7,7 @@ import time
 from flask import current_app
 
 from . import db, green, schema
+from .budget import ByteBudget
 from .ingest import IngestPool
 from .monitoring import MonitoringClient
 from .uptime import Heartbeat
@@ -24,6 +25,7 @@ class Runtime:
         self._primary_reads = None
         self._monitoring = None
         self._heartbeat = None
+        self.body_budget = ByteBudget(config["INFLIGHT_MAX_BYTES"])
 
     def _require_url(self):
         if not self.config.get("DATABASE_URL"):

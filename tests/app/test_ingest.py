@@ -241,3 +241,13 @@ def test_a_request_that_times_out_while_queued_is_withdrawn_and_never_stored(mak
     finally:
         pool.close()
     assert sql("SELECT count(*) FROM events WHERE event_id LIKE 'queued-%%'") == [(0,)]
+
+
+def test_queue_refuses_beyond_its_byte_budget():
+    queue = BatchQueue(capacity=1000, max_bytes=1000)
+    big = Submission([row("t", "big", payload="x" * 900)])
+    queue.put(big)  # alone in the queue: accepted even near the budget
+    with pytest.raises(QueueFull):
+        queue.put(Submission([row("t", "more", payload="x" * 200)]))
+    queue.take(max_events=10, max_wait=0)
+    queue.put(Submission([row("t", "more", payload="x" * 200)]))  # its bytes were given back

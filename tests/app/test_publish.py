@@ -224,3 +224,18 @@ def test_a_database_error_not_about_the_events_is_503_not_rejected(client, sql):
     finally:
         sql("ALTER TABLE events_moved RENAME TO events")
     assert client.post("/publish", json=[{"event_id": "a"}]).status_code == 202
+
+
+def test_bodies_past_the_workers_byte_budget_get_503_unread_and_nothing_stored(make_app, sql):
+    app = make_app(INFLIGHT_MAX_BYTES=1000)
+    client = app.test_client()
+    budget = app.extensions["aggregator"].body_budget
+    with budget.reserve(900):  # another request's body is in flight
+        r = client.post("/publish", json=[{"event_id": f"b{i}", "payload": "x" * 50} for i in range(5)])
+        assert r.status_code == 503
+        assert r.headers["Retry-After"]
+        assert "bytes of requests in flight" in r.json["message"]
+    assert stored(sql) == 0
+    assert budget.used == 0
+    assert client.post("/publish", json={"event_id": "after"}).status_code == 202
+    assert budget.used == 0  # given back after the answer

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, request
 from pydantic import TypeAdapter, ValidationError
 
 from .. import auth, metrics
+from ..budget import OverBudget
 from ..errors import ApiError, details_from_pydantic, unavailable
 from ..ingest import QueueFull, Rejected, Unavailable
 from ..models import Event
@@ -95,6 +96,17 @@ def publish():
     config = current_app.config
     if request.mimetype != "application/json":
         raise _reject(415, "unsupported_media_type", "send Content-Type: application/json")
+    # The body's size is held against the worker's byte budget until the answer.
+    size = request.content_length or config["MAX_CONTENT_LENGTH"]
+    try:
+        with current_runtime().body_budget.reserve(size):
+            return _publish(config)
+    except OverBudget:
+        metrics.REJECTED.labels(reason="body_budget").inc()
+        raise unavailable("too many bytes of requests in flight; retry later", config["RETRY_AFTER_SECONDS"]) from None
+
+
+def _publish(config):
     events, indexed = _parse(request.get_data(cache=False), config["MAX_EVENTS_PER_REQUEST"])
     rows = _rows(events, indexed, config)
     retry_after = config["RETRY_AFTER_SECONDS"]
