@@ -131,7 +131,7 @@ def test_a_restore_stops_when_the_newest_wal_cannot_be_archived():
         node(name).check_output("systemctl stop pgbackrest-server")
     try:
         assert_refused_unchanged(
-            ["-e", "restore_confirm=pgha", "-e", "restore_target=latest"],
+            ["-e", "restore_confirm=pgha", "-e", "restore_target=latest", "-e", "pgbackrest_check_timeout=15"],
             "or accept that loss with -e restore_accept_unarchived_wal=true. Nothing was changed.",
         )
     finally:
