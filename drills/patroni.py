@@ -1,24 +1,15 @@
 """Patroni's REST API on the members (HTTPS, verified against the deployment's CA)."""
 
-import importlib.util
 import json
 import urllib.error
 import urllib.request
 from base64 import b64encode
 
-from .topology import REPO
-
-
-def _load(path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from .topology import REPO, load_plugin
 
 # The one definition of a whole cluster and of the switchover candidate, shared with
 # the playbooks (the patroni role's filter plugin is plain Python).
-PATRONI_CLUSTER = _load(REPO / "roles" / "patroni" / "filter_plugins" / "patroni_cluster.py")
+PATRONI_CLUSTER = load_plugin(REPO / "roles" / "patroni" / "filter_plugins" / "patroni_cluster.py")
 
 
 class PatroniRest:

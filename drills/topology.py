@@ -2,12 +2,11 @@
 addresses, the VIPs and the DCS. Read once, the way the playbooks read it; the drills,
 the benchmarks and the infra tests take every address and group from here."""
 
+import importlib.util
 import json
 import pathlib
 import subprocess
 from dataclasses import dataclass, field
-
-import yaml
 
 from .secrets import ansible_env, rendered
 
@@ -33,11 +32,16 @@ SETTINGS = {
 }  # fmt: skip
 
 
-def role_default(variable):
-    """A variable's default from its role's defaults/main.yml (the role is its prefix)."""
-    role = variable.split("_", 1)[0]
-    defaults = yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text())
-    return defaults[variable]
+def load_plugin(path):
+    """A plugin of the playbooks or roles (plain Python), shared with the drills."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# A variable's default as its role writes it: the same filter playbooks/info.yml uses.
+role_default = load_plugin(REPO / "playbooks" / "filter_plugins" / "role_defaults.py").role_default
 
 
 @dataclass
