@@ -60,8 +60,12 @@ def start_app(url, port, budget):
 
 
 def worker_pid(master):
-    children = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
-    return int(children[0])
+    for _ in range(50):
+        children = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
+        if children:
+            return int(children[0])
+        time.sleep(0.1)
+    raise RuntimeError(f"gunicorn {master} has no worker")
 
 
 def memory_mib(pid, field):
@@ -110,7 +114,7 @@ def measure(url, budget, run, bodies, clients):
     port = free_port()
     master = start_app(url, port, budget)
     try:
-        pid = worker_pid(master)
+        pid = worker_pid(master.pid)
         idle = memory_mib(pid, "VmRSS")
         started = time.monotonic()
         acked, refused, failed = load(port, run, bodies, clients)
