@@ -15,6 +15,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import re
 import secrets
 import subprocess
@@ -79,7 +80,7 @@ def load(port, run, bodies, clients):
     queue = iter(range(bodies))
 
     def client():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        conn = None
         while True:
             with lock:
                 index = next(queue, None)
@@ -88,9 +89,21 @@ def load(port, run, bodies, clients):
             data = body(run, index)
             while True:
                 headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
-                conn.request("POST", "/publish", body=data, headers=headers)
-                response = conn.getresponse()
-                response.read()
+                try:
+                    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+                    conn.request("POST", "/publish", body=data, headers=headers)
+                    response = conn.getresponse()
+                    response.read()
+                except (OSError, http.client.HTTPException):  # a refusal that closed the connection early
+                    conn.close()
+                    conn = None
+                    with lock:
+                        refused[0] += 1
+                    time.sleep(random.uniform(0.5, 1.5))
+                    continue
+                if response.will_close:
+                    conn.close()
+                    conn = None
                 if response.status == 202:
                     with lock:
                         acked.append(index)
@@ -100,7 +113,7 @@ def load(port, run, bodies, clients):
                     break
                 with lock:
                     refused[0] += 1
-                time.sleep(float(response.getheader("Retry-After", "1")) / 4)
+                time.sleep(float(response.getheader("Retry-After", "1")) * random.uniform(0.5, 1.0))
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:

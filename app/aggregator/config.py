@@ -40,7 +40,9 @@ DEFAULTS = {
     "QUEUE_MAX_BYTES": 64 * 1024 * 1024,
     # Bytes of request bodies a worker holds at once (declared Content-Length, from the
     # read to the answer); past it POST /publish answers 503 with Retry-After unread.
-    "INFLIGHT_MAX_BYTES": 64 * 1024 * 1024,
+    # Parsed, a body takes about 23 times its size (bench/memory.py): 32 MiB of bodies
+    # peak near 750 MiB above the idle worker.
+    "INFLIGHT_MAX_BYTES": 32 * 1024 * 1024,
     # Maximum events in one POST /publish.
     "MAX_EVENTS_PER_REQUEST": 10_000,
     # Maximum request body (Flask answers 413 above it).

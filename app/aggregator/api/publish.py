@@ -103,7 +103,10 @@ def publish():
             return _publish(config)
     except OverBudget:
         metrics.REJECTED.labels(reason="body_budget").inc()
-        raise unavailable("too many bytes of requests in flight; retry later", config["RETRY_AFTER_SECONDS"]) from None
+        refusal = unavailable("too many bytes of requests in flight; retry later", config["RETRY_AFTER_SECONDS"])
+        # The body stays unread: closing the connection spares the worker reading it to reuse it.
+        refusal.headers["Connection"] = "close"
+        raise refusal from None
 
 
 def _publish(config):
