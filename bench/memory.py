@@ -26,6 +26,7 @@ import time
 import psycopg2
 
 from aggregator import schema
+from drills.polling import wait_until
 from testbed.pgserver import PgServer, free_port
 
 TOKEN = secrets.token_hex(16)
@@ -49,15 +50,18 @@ def start_app(url, port, budget):
     command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "gevent"]
     command += ["--bind", f"127.0.0.1:{port}", "--timeout", "300", "aggregator:create_app()"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
+
+    def ready():
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/ready")
-            if conn.getresponse().status == 200:
-                return process
+            return conn.getresponse().status == 200
         except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not become ready")
+            return False
+
+    if not wait_until(ready, 10, interval=0.1):
+        raise RuntimeError("gunicorn did not become ready")
+    return process
 
 
 def worker_pid(master):

@@ -178,16 +178,7 @@ def verdict(r):
             f"the restore went past T: {r['after_t_survived']} events acknowledged after T, "
             f"{r['rows_written_after_t']} rows received after T"
         )
-    if r["acknowledged_after_restore"] == 0 or r["lost_after_restore"]:
-        failures.append(
-            f"ingest after the restore: {r['acknowledged_after_restore']} acknowledged, {r['lost_after_restore']} lost"
-        )
-    if r["split_brain_samples"]:
-        failures.append(f"{r['split_brain_samples']} split-brain samples")
-    c = r["consistency"]
-    if not c or not (c["stats_invariant"] and c["unique_equals_rows"] and c["nodes_identical"]):
-        failures.append(f"consistency: {c}")
-    return failures
+    return failures + after_restore_failures(r, "restore")
 
 
 class ClusterLoss(RestoreDrill):
@@ -265,6 +256,22 @@ class ClusterLoss(RestoreDrill):
         return list(self.cluster.nodes)
 
 
+def after_restore_failures(r, what):
+    """What both restore drills require once the cluster is back: ingest works and loses
+    nothing, no split brain was sampled, the counters agree with identical nodes."""
+    failures = []
+    if r["acknowledged_after_restore"] == 0 or r["lost_after_restore"]:
+        failures.append(
+            f"ingest after the {what}: {r['acknowledged_after_restore']} acknowledged, {r['lost_after_restore']} lost"
+        )
+    if r["split_brain_samples"]:
+        failures.append(f"{r['split_brain_samples']} split-brain samples")
+    c = r["consistency"]
+    if not c or not (c["stats_invariant"] and c["unique_equals_rows"] and c["nodes_identical"]):
+        failures.append(f"consistency: {c}")
+    return failures
+
+
 def check_nodes(cluster):
     """After a rebuild: /stats agrees with the rows, and every node holds the same rows
     (the counters came back from the repository with the events, in one transaction)."""
@@ -297,13 +304,4 @@ def loss_verdict(r):
         failures.append(f"no event was acknowledged more than {limit} s before the loss: nothing was checked")
     if r["lost_beyond_limit"]:
         failures.append(f"{r['lost_beyond_limit']} events acknowledged more than {limit} s before the loss lost")
-    if r["acknowledged_after_restore"] == 0 or r["lost_after_restore"]:
-        failures.append(
-            f"ingest after the rebuild: {r['acknowledged_after_restore']} acknowledged, {r['lost_after_restore']} lost"
-        )
-    if r["split_brain_samples"]:
-        failures.append(f"{r['split_brain_samples']} split-brain samples")
-    c = r["consistency"]
-    if not c or not (c["stats_invariant"] and c["unique_equals_rows"] and c["nodes_identical"]):
-        failures.append(f"consistency: {c}")
-    return failures
+    return failures + after_restore_failures(r, "rebuild")
