@@ -184,11 +184,17 @@ class NodeProbe(Probe):
 class HaproxyProbe(Probe):
     """The servers HAProxy's primary backend on one balancer counts UP, from its
     statistics page (CSV); a stopped balancer, or one where HAProxy does not listen,
-    routes nothing."""
+    routes nothing. With more than one UP, the probe also opens a connection to the
+    primary port: HAProxy closes it at once when it refuses to route (its rule while
+    more than one server counts as UP, as right after it starts); a connection it holds
+    open is routed, and then the two servers are a split brain. Whether the port holds
+    a connection open is first seen on the healthy cluster, or no refusal is believed."""
 
     def __init__(self, cluster, stop_event, name):
         super().__init__(cluster, stop_event, name)
         address = cluster.balancers[name]
+        self.primary = (address, cluster.primary_port)
+        self.refusal_visible = None  # the healthy port held a connection open
         self.url = f"http://{address}:{cluster.setting('haproxy_stats_port')}/;csv"
         user = cluster.settings["haproxy_stats_username"]
         credentials = b64encode(f"{user}:{cluster.secret('haproxy_stats')}".encode()).decode()
@@ -206,7 +212,24 @@ class HaproxyProbe(Probe):
                 return UNKNOWN if not self.cluster.lab or self.cluster.container_running(self.name) else []
             except Exception:
                 return UNKNOWN
-        return sorted(name for name, status in servers.items() if status.startswith("UP"))
+        up = sorted(name for name, status in servers.items() if status.startswith("UP"))
+        if len(up) == 1 and self.refusal_visible is None:
+            self.refusal_visible = not self._closes_at_once()
+        if len(up) > 1 and self.refusal_visible and self._closes_at_once():
+            return []  # it routes nothing while so
+        return up
+
+    def _closes_at_once(self):
+        """Whether the primary port closes a new connection without routing it (a
+        PostgreSQL behind it would wait for the client's startup packet)."""
+        try:
+            with socket.create_connection(self.primary, timeout=0.3) as conn:
+                conn.settimeout(0.3)
+                return conn.recv(1) == b""
+        except (ConnectionRefusedError, ConnectionResetError):
+            return True
+        except OSError:  # timed out: held open, routed
+            return False
 
 
 class DcsProbe(Probe):
