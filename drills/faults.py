@@ -20,6 +20,8 @@ class Fault:
     alerts = ()
     # Prometheus must show exactly one leader change and never two leaders at once.
     leader_change_in_prometheus = False
+    # Probes this fault blinds by design (no budget of unknown time applies to them).
+    blinds = ()
 
     def target(self, cluster, leader, sync_standby):
         return leader
@@ -221,6 +223,8 @@ class DcsQuorumLoss(Fault):
     the heal; with it, it keeps accepting writes while every member sees the others."""
 
     name, hold, loses_node, expect_failover = "dcs-quorum-loss", 30, False, None
+    # Without a quorum nobody reads the leader key, Patroni included: nor can anyone change it.
+    blinds = ("dcs",)
 
     def target(self, cluster, leader, sync_standby):
         """The primary's node keeps its DCS server; the two others are stopped."""

@@ -268,6 +268,8 @@ def test_a_fault_must_hit_a_loaded_cluster_and_the_load_must_come_back():
 def test_a_probe_over_its_unknown_budget_or_stalled_fails_the_drill():
     blind = verdict(result(failover_samples()) | {"unknown_share": {"haproxy@app2": 0.25}})
     assert blind == ["probe haproxy@app2 was unknown for 25% of the fault window (budget 10%)"]
+    # Only a fault that takes a probe's source away by design (the DCS quorum) blinds it.
+    assert verdict(result(failover_samples()) | {"unknown_share": {"dcs": 0.93}, "blind_probes": ["dcs"]}) == []
     stalled = verdict(result(failover_samples()) | {"probe_longest_gap_s": {"postgres@pg1": 3.1}})
     assert stalled == ["probe postgres@pg1 went 3.1 s without a reading (limit 2.0 s)"]
 
