@@ -25,7 +25,7 @@ INTERVAL = 0.2
 # both were read within one sampling period of each other.
 FRESH = 0.5
 PROBE = "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint())"
-UNKNOWN = None  # a probe's snapshot without a fresh reading
+UNKNOWN = None  # a probe without a fresh reading
 STOPPED = {"reachable": False, "writable": False, "timeline": None, "via": "stopped"}
 # What libpq says when the node answers but PostgreSQL takes no sessions (no writes).
 NOT_ACCEPTING = ("Connection refused", "the database system is starting up", "the database system is shutting down")
@@ -92,10 +92,6 @@ class Probe(threading.Thread):
 
     def poll(self):
         raise NotImplementedError
-
-    def snapshot(self, now):
-        """The latest reading when it is fresh, else UNKNOWN."""
-        return fresh(self.latest, now)
 
     def stop(self):
         """Hook for probes with a child process."""
