@@ -1,4 +1,4 @@
-"""python -m drills <name|all> [--runs N] [--sync-off]: failover drills under live ingest."""
+"""python -m drills <name ...|all|day2> [--runs N] [--sync-off]: drills under live ingest."""
 
 import argparse
 import json
@@ -6,8 +6,9 @@ import pathlib
 import statistics
 import sys
 
+from .catalogue import CATALOGUE, DAY2
 from .cluster import Cluster
-from .faults import CATALOGUE
+from .faults import FAILOVER
 from .polling import wait_until as wait
 from .report import DEFAULT_DIR, markdown_table
 from .restore import ClusterLoss, OperatorError
@@ -29,7 +30,9 @@ def set_synchronous_mode(cluster, enabled):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m drills", description=__doc__)
     parser.add_argument(
-        "drill", help=f"one of {', '.join([*CATALOGUE, *RESTORE_DRILLS])}, or all (the failover drills)"
+        "drill",
+        nargs="+",
+        help=f"{', '.join([*CATALOGUE, *RESTORE_DRILLS])}; all (the failover drills) or day2 ({', '.join(DAY2)})",
     )
     parser.add_argument("--inventory", default=str(REPO / "inventory" / "lab"))
     parser.add_argument("--runs", type=int, default=1, help="runs per drill")
@@ -39,14 +42,17 @@ def main(argv=None):
     )
     parser.add_argument("--report-dir", default=str(DEFAULT_DIR))
     args = parser.parse_args(argv)
-    if args.drill in RESTORE_DRILLS:
-        return run_restore_drill(RESTORE_DRILLS[args.drill], Cluster.from_inventory(args.inventory), args)
-    if args.drill != "all" and args.drill not in CATALOGUE:
-        parser.error(f"unknown drill {args.drill!r}; choose from {', '.join([*CATALOGUE, *RESTORE_DRILLS])} or all")
+    if len(args.drill) == 1 and args.drill[0] in RESTORE_DRILLS:
+        return run_restore_drill(RESTORE_DRILLS[args.drill[0]], Cluster.from_inventory(args.inventory), args)
+    unknown = [n for n in args.drill if n not in {*CATALOGUE, "all", "day2"}]
+    if unknown:
+        choices = ", ".join([*CATALOGUE, *RESTORE_DRILLS])
+        parser.error(f"unknown drill {unknown[0]!r}; choose from {choices}, all or day2 (a restore drill runs alone)")
 
     cluster = Cluster.from_inventory(args.inventory)
     # all: the VIP drills only where the inventory has a VIP to move.
-    names = [n for n in CATALOGUE if cluster.vip or not CATALOGUE[n].moves_vip] if args.drill == "all" else [args.drill]
+    groups = {"all": [n for n in FAILOVER if cluster.vip or not FAILOVER[n].moves_vip], "day2": list(DAY2)}
+    names = [name for given in args.drill for name in groups.get(given, [given])]
     if args.sync_off:
         set_synchronous_mode(cluster, False)
     results = []

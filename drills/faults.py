@@ -366,7 +366,8 @@ class RollingDeploy(Fault):
         return 900  # two runs of the play fit well within this on the lab
 
 
-CATALOGUE = {
+# The failover drills (`python -m drills all`); drills.catalogue adds the day-2 ones.
+FAILOVER = {
     f.name: f
     for f in (
         Switchover,

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 from . import analysis
 from .bounds import Terms
+from .catalogue import CATALOGUE
 from .checks import check_consistency, get_json, missing_on_leader, require_whole
-from .faults import ALERT_FIRE_LIMIT, CATALOGUE
+from .faults import ALERT_FIRE_LIMIT
 from .load import finish, publisher_counts, read_acks, start_load
 from .monitoring import AlertWatch, Monitoring
 from .nodes import CommandFailed

@@ -18,7 +18,7 @@ SETTINGS = {
     "postgres": (
         "patroni_cluster_name", "patroni_namespace", "patroni_postgres_port", "patroni_restapi_port",
         "patroni_restapi_username", "patroni_superuser_username", "patroni_etcd_port", "patroni_consul_port",
-        "pki_node_dir",
+        "pki_node_dir", "patroni_config_dir", "patroni_data_dir",
     ),
     "balancers": (
         "haproxy_primary_port", "haproxy_replica_port", "haproxy_stats_port", "haproxy_stats_username",

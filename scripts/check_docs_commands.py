@@ -8,10 +8,10 @@ import re
 import sys
 
 from drills.__main__ import RESTORE_DRILLS
-from drills.faults import CATALOGUE
+from drills.catalogue import CATALOGUE
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-DRILLS = {*CATALOGUE, *RESTORE_DRILLS, "all"}
+DRILLS = {*CATALOGUE, *RESTORE_DRILLS, "all", "day2"}
 PATTERNS = {
     "playbook": re.compile(r"(?<![\w/.-])((?:playbooks/)?[\w-]+\.yml)\b"),
     "make target": re.compile(r"\bmake ([a-z][\w-]*)"),

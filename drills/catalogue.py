@@ -1,0 +1,9 @@
+"""Every drill the runner knows: the failover faults and the day-2 operations."""
+
+from .faults import FAILOVER
+from .membership import AddNode, RemoveNode
+
+# Operations on a running cluster, in the order `make drills-day2` runs them (remove-node
+# takes out the node add-node brought in).
+DAY2 = {f.name: f for f in (AddNode, RemoveNode)}
+CATALOGUE = {**FAILOVER, **DAY2}

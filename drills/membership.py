@@ -1,0 +1,131 @@
+"""Day-2 drills that change who is in the cluster: add-node grows it by the spare node
+of a second inventory source (inventory/lab-grow in the lab), remove-node takes that node
+out again. Each runs the project's playbook under load, like any other fault."""
+
+import json
+import pathlib
+import subprocess
+
+from .faults import Fault
+from .front_door import PRIMARY_PROXY, proxy_servers
+from .monitoring import Monitoring
+from .nodes import CommandFailed
+from .secrets import ansible_env
+from .topology import REPO, group_hosts
+
+# The inventory source that names the spare database node (the lab's pg4).
+GROW_INVENTORY = REPO / "inventory" / "lab-grow"
+PLAYBOOK_TIMEOUT = 1500  # seconds: a new container installs its packages and restores
+
+
+def spare_node(grow_inventory=GROW_INVENTORY):
+    """The database node the grow inventory adds (one host of its postgres group)."""
+    out = subprocess.run(
+        ["ansible-inventory", "-i", str(grow_inventory), "--list"],
+        capture_output=True, text=True, check=True, env=ansible_env(),
+    ).stdout  # fmt: skip
+    hosts = group_hosts(json.loads(out), "postgres")
+    if len(hosts) != 1:
+        raise RuntimeError(f"{grow_inventory} must add exactly one postgres host, found {hosts}")
+    return hosts[0]
+
+
+def run_grown(cluster, playbook, *argv):
+    """A playbook on the cluster's inventory plus the grow inventory (the spare node)."""
+    cmd = ["ansible-playbook", "-i", cluster.inventory, "-i", str(GROW_INVENTORY), str(REPO / playbook), *argv]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT, cwd=REPO, env=ansible_env())
+    if result.returncode != 0:
+        raise CommandFailed(cmd, result)
+    return result
+
+
+def listed_by(cluster, node):
+    """Where the node is listed now: each balancer's HAProxy primary backend, and
+    Prometheus's active targets (on the node's address)."""
+    places = [
+        f"HAProxy on {balancer}"
+        for balancer in cluster.balancers
+        if node in proxy_servers(cluster.exec(balancer, "haproxy-admin", "show stat").stdout, PRIMARY_PROXY)
+    ]
+    monitoring = Monitoring.of(cluster)
+    if monitoring:
+        address = grown_address(cluster, node)
+        jobs = sorted(
+            t["labels"]["job"] for t in monitoring.targets() if t["labels"]["instance"].startswith(f"{address}:")
+        )
+        places += [f"Prometheus ({', '.join(jobs)})"] if jobs else []
+    return places
+
+
+def grown_address(cluster, node):
+    """The spare node's address, as the lab's container engine reports it."""
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+    return cluster.docker("inspect", "-f", fmt, node).stdout.strip()
+
+
+class AddNode(Fault):
+    """playbooks/add_node.yml under load: the spare node restores from the repository,
+    streams, and every balancer and Prometheus list it; the leader never changes."""
+
+    name, loses_node, expect_failover = "add-node", False, False
+
+    def target(self, cluster, leader, sync_standby):
+        node = spare_node()
+        if node in {m["name"] for m in cluster.members()}:
+            raise RuntimeError(f"add-node: {node} is already a member; run the remove-node drill first")
+        return node
+
+    def inject(self, cluster, node, before):
+        run_grown(cluster, "playbooks/add_node.yml", "-e", f"add_node={node}")
+
+    def effect(self, cluster, node, before):
+        member = next((m for m in cluster.members() if m["name"] == node), None)
+        if member is None or member["state"] != "streaming":
+            return None
+        restored = cluster.exec(node, "sh", "-c", "ls /var/log/pgbackrest/*-restore.log", check=False).returncode == 0
+        places = listed_by(cluster, node)
+        expected = len(cluster.balancers) + (1 if cluster.monitoring else 0)
+        if not restored or len(places) < expected:
+            return None
+        return f"{node} streams ({member['role']}), restored from the repository, listed by {', '.join(places)}"
+
+    def load_seconds(self, cluster):
+        return PLAYBOOK_TIMEOUT
+
+
+class RemoveNode(Fault):
+    """playbooks/remove_node.yml under load on the node add-node added: it leaves the
+    cluster and every list, its data directory is kept aside; then (lab only) its
+    container goes, as a decommissioned VM would."""
+
+    name, loses_node, expect_failover = "remove-node", False, False
+
+    def target(self, cluster, leader, sync_standby):
+        node = spare_node()
+        if node not in {m["name"] for m in cluster.members()}:
+            raise RuntimeError(f"remove-node: {node} is not a member; run the add-node drill first")
+        return node
+
+    def inject(self, cluster, node, before):
+        run_grown(cluster, "playbooks/remove_node.yml", "-e", f"remove_node={node}", "-e", f"remove_confirm={node}")
+
+    def effect(self, cluster, node, before):
+        if node in {m["name"] for m in cluster.members()} or listed_by(cluster, node):
+            return None
+        data = pathlib.PurePosixPath(cluster.setting("patroni_data_dir"))
+        kept = cluster.exec(node, "sh", "-c", f"ls -d {data}.removed-*", check=False).stdout.split()
+        marker = pathlib.PurePosixPath(cluster.setting("patroni_config_dir")) / "REMOVED"
+        if not kept or cluster.exec(node, "test", "-f", str(marker), check=False).returncode != 0:
+            return None
+        return f"{node} left the cluster and every list; its data directory is kept at {kept[-1]}"
+
+    def heal(self, cluster, node):
+        """Lab only: the container and its volumes go (what decommissioning a VM does)."""
+        if cluster.lab:
+            cluster.docker("rm", "-f", node)
+            volumes = cluster.docker("volume", "ls", "-q", "--filter", f"name=pgha_{node}_").stdout.split()
+            if volumes:
+                cluster.docker("volume", "rm", *volumes)
+
+    def load_seconds(self, cluster):
+        return PLAYBOOK_TIMEOUT
