@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export NO_MKDOCS_2_WARNING := 1
 export PGHA_SECRETS_DIR ?= $(CURDIR)/inventory/lab/.secrets
 
-.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring bench-memory drill
+.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring bench-memory drill drills-day2
 
 help:
 	@echo "make lab          build and start the container lab and run site.yml"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-monitoring   memory and CPU of the monitoring stack on the lab, against the database tier's"
 	@echo "make bench-memory       one aggregator worker's memory under maximum-size bodies, budgets on and off"
 	@echo "make drill DRILL=crash-primary [RUNS=3] [SYNC_OFF=1]   failover drill (DRILL=all for every one)"
+	@echo "make drills-day2 [RUNS=3]   add-node then remove-node under load (the lab's spare node pg4)"
 
 venv: $(STAMP)
 
@@ -112,3 +113,7 @@ RUNS ?= 1
 INVENTORY ?= inventory/lab
 drill: venv
 	python -m drills $(DRILL) --runs $(RUNS) --inventory $(INVENTORY) $(if $(SYNC_OFF),--sync-off,)
+
+# Day-2 operations under load on a running `make lab`: pg4 joins, then leaves.
+drills-day2: venv
+	for run in $$(seq $(RUNS)); do python -m drills day2 --inventory $(INVENTORY) || exit 1; done

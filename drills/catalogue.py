@@ -2,8 +2,9 @@
 
 from .faults import FAILOVER
 from .membership import AddNode, RemoveNode
+from .rotation import RotateSecrets
 
 # Operations on a running cluster, in the order `make drills-day2` runs them (remove-node
 # takes out the node add-node brought in).
-DAY2 = {f.name: f for f in (AddNode, RemoveNode)}
+DAY2 = {f.name: f for f in (AddNode, RemoveNode, RotateSecrets)}
 CATALOGUE = {**FAILOVER, **DAY2}

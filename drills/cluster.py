@@ -13,7 +13,7 @@ from .front_door import FrontDoor
 from .nodes import NodeControl
 from .patroni import PatroniRest
 from .postgres import PostgresAccess
-from .secrets import secret
+from .secrets import forget, secret
 from .topology import Topology
 
 
@@ -73,3 +73,7 @@ class Cluster(Topology, NodeControl, PostgresAccess, PatroniRest, DcsAccess, Fro
 
     def secret(self, name):
         return secret(self.inventory, name)
+
+    def forget_secrets(self):
+        """The next secret() reads the inventory again (after a rotation)."""
+        forget()

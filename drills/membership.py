@@ -41,7 +41,7 @@ def run_grown(cluster, playbook, *argv):
 
 def listed_by(cluster, node):
     """Where the node is listed now: each balancer's HAProxy primary backend, and
-    Prometheus's active targets (on the node's address)."""
+    Prometheus's active targets (labelled with the inventory name)."""
     places = [
         f"HAProxy on {balancer}"
         for balancer in cluster.balancers
@@ -49,18 +49,9 @@ def listed_by(cluster, node):
     ]
     monitoring = Monitoring.of(cluster)
     if monitoring:
-        address = grown_address(cluster, node)
-        jobs = sorted(
-            t["labels"]["job"] for t in monitoring.targets() if t["labels"]["instance"].startswith(f"{address}:")
-        )
+        jobs = sorted(t["labels"]["job"] for t in monitoring.targets() if t["labels"].get("instance") == node)
         places += [f"Prometheus ({', '.join(jobs)})"] if jobs else []
     return places
-
-
-def grown_address(cluster, node):
-    """The spare node's address, as the lab's container engine reports it."""
-    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
-    return cluster.docker("inspect", "-f", fmt, node).stdout.strip()
 
 
 class AddNode(Fault):

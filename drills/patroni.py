@@ -15,12 +15,14 @@ PATRONI_CLUSTER = load_plugin(REPO / "roles" / "patroni" / "filter_plugins" / "p
 class PatroniRest:
     """Needs `nodes`, `restapi_user`, `tls_context()` and `secret()`."""
 
-    def patroni(self, name, path, timeout=1.0, method="GET", body=None):
-        """(status, json) from a member's REST API; status None when unreachable."""
+    def patroni(self, name, path, timeout=1.0, method="GET", body=None, password=None):
+        """(status, json) from a member's REST API; status None when unreachable. A call
+        with a body authenticates with the deployment's password (or `password`)."""
         request = urllib.request.Request(f"https://{self.nodes[name]}:{self.patroni_port}{path}", method=method)
         if body is not None:
             request.data = json.dumps(body).encode()
-            token = b64encode(f"{self.restapi_user}:{self.secret('patroni_restapi')}".encode()).decode()
+            password = self.secret("patroni_restapi") if password is None else password
+            token = b64encode(f"{self.restapi_user}:{password}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
             request.add_header("Content-Type", "application/json")
         try:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from base64 import b64encode
 
@@ -192,15 +193,23 @@ class HaproxyProbe(Probe):
         self.primary = (address, cluster.primary_port)
         self.refusal_visible = None  # the healthy port held a connection open
         self.url = f"http://{address}:{cluster.setting('haproxy_stats_port')}/;csv"
-        user = cluster.settings["haproxy_stats_username"]
-        credentials = b64encode(f"{user}:{cluster.secret('haproxy_stats')}".encode()).decode()
-        self.headers = {"Authorization": f"Basic {credentials}"}
+        self.headers = self._credentials()
+
+    def _credentials(self):
+        user = self.cluster.settings["haproxy_stats_username"]
+        credentials = b64encode(f"{user}:{self.cluster.secret('haproxy_stats')}".encode()).decode()
+        return {"Authorization": f"Basic {credentials}"}
 
     def poll(self):
         try:
             request = urllib.request.Request(self.url, headers=self.headers)
             with urllib.request.urlopen(request, timeout=0.4) as response:
                 servers = proxy_servers(response.read().decode(), PRIMARY_PROXY)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:  # the stats password was rotated: read the inventory again
+                self.cluster.forget_secrets()
+                self.headers = self._credentials()
+            return UNKNOWN
         except OSError as exc:
             if isinstance(getattr(exc, "reason", exc), ConnectionRefusedError):
                 return []  # the node answered: no HAProxy listens, none routes

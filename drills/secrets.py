@@ -16,6 +16,8 @@ VARIABLES = {
     "postgres_superuser": "patroni_superuser_password",
     "postgres_replication": "patroni_replication_password",
     "postgres_app": "patroni_app_password",
+    "postgres_rewind": "patroni_rewind_password",
+    "postgres_monitor": "patroni_monitor_password",
     "patroni_restapi": "patroni_restapi_password",
     "haproxy_stats": "haproxy_stats_password",
     "aggregator_write_token": "aggregator_write_tokens[0]",
@@ -56,6 +58,11 @@ def rendered_secrets(inventory):
     fields = ", ".join(f"{name!r}: {variable} | default(none)" for name, variable in VARIABLES.items())
     result = rendered(inventory, ["localhost"], f"{{{fields}}}")["localhost"]
     return {name: value for name, value in result.items() if value is not None}
+
+
+def forget():
+    """Read the secrets from the inventory again at the next call (they were rotated)."""
+    rendered_secrets.cache_clear()
 
 
 def secret(inventory, name):

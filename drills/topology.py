@@ -17,7 +17,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SETTINGS = {
     "postgres": (
         "patroni_cluster_name", "patroni_namespace", "patroni_postgres_port", "patroni_restapi_port",
-        "patroni_restapi_username", "patroni_superuser_username", "patroni_etcd_port", "patroni_consul_port",
+        "patroni_restapi_username", "patroni_superuser_username", "patroni_replication_username",
+        "patroni_rewind_username", "patroni_app_username", "patroni_monitor_username", "patroni_etcd_port",
+        "patroni_consul_port",
         "pki_node_dir", "patroni_config_dir", "patroni_data_dir",
     ),
     "balancers": (

@@ -3,13 +3,16 @@
 Flask's from_prefixed_env parses values as JSON, so AGGREGATOR_WRITERS=4 is an int.
 """
 
-from . import auth
+from . import auth, db
 
 DEFAULTS = {
     # Primary (read-write) database, e.g. through HAProxy's primary port.
     "DATABASE_URL": None,
     # Optional read-only database (HAProxy's replica port) for /events and /stats.
     "READ_DATABASE_URL": None,
+    # While the database password rotates: the previous one, tried when the server refuses
+    # the password in the URLs (playbooks/rotate_secrets.yml sets it, then removes it).
+    "DATABASE_PASSWORD_PREVIOUS": None,
     # Patroni REST API base URLs, tried in order, for /replication.
     "PATRONI_URLS": [],
     # CA that signed the Patroni REST API certificates (None: the system's CAs).
@@ -92,5 +95,9 @@ def load(app, overrides=None):
     # A password of digits arrives parsed as a number.
     if app.config["MONITORING_PASSWORD"] is not None:
         app.config["MONITORING_PASSWORD"] = str(app.config["MONITORING_PASSWORD"])
+    previous = app.config["DATABASE_PASSWORD_PREVIOUS"]
+    for key in ("DATABASE_URL", "READ_DATABASE_URL"):
+        if previous is not None and app.config[key]:
+            app.config[key] = db.with_previous_password(app.config[key], str(previous))
     if isinstance(app.config["PATRONI_URLS"], str):
         app.config["PATRONI_URLS"] = [u.strip() for u in app.config["PATRONI_URLS"].split(",") if u.strip()]

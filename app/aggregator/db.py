@@ -2,6 +2,7 @@
 
 import select
 import threading
+import urllib.parse
 from contextlib import contextmanager
 
 import psycopg2
@@ -17,15 +18,56 @@ def _options(timeout):
     return {"connect_timeout": timeout, "application_name": "aggregator"}
 
 
+def with_previous_password(url, previous):
+    """(url, the same URL with the previous password): what connect() tries, in order,
+    while the password rotates."""
+    parts = urllib.parse.urlsplit(url)
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(previous, safe='')}@{host}"
+    return (url, urllib.parse.urlunsplit(parts._replace(netloc=netloc)))
+
+
+def _open(urls, options):
+    """The first connection the server accepts: a URL whose password it refuses gives
+    way to the next one (the previous password, while it rotates)."""
+    urls = (urls,) if isinstance(urls, str) else urls
+    for index, url in enumerate(urls):
+        try:
+            return psycopg2.connect(url, **options)
+        except psycopg2.OperationalError as exc:
+            if index + 1 == len(urls) or "password authentication failed" not in str(exc):
+                raise
+    raise psycopg2.OperationalError("no database URL configured")
+
+
 def connect(url, timeout):
+    """One connection to `url` (a URL, or the URLs of with_previous_password())."""
     with green.deadline(timeout):
-        return psycopg2.connect(url, **_options(timeout))
+        return _open(url, _options(timeout))
+
+
+class _Pool(psycopg2.pool.ThreadedConnectionPool):
+    """psycopg2's pool, opening its connections like connect()."""
+
+    def __init__(self, size, urls, options):
+        self._urls = urls
+        super().__init__(0, size, **options)
+
+    def _connect(self, key=None):
+        conn = _open(self._urls, self._kwargs)
+        if key is not None:
+            self._used[key] = conn
+            self._rused[id(conn)] = key
+        else:
+            self._pool.append(conn)
+        return conn
 
 
 def pool(url, size, timeout):
     """A psycopg2 pool of up to `size` connections like connect()'s, opened on demand;
     take them with `green.deadline(timeout)` around getconn()."""
-    return psycopg2.pool.ThreadedConnectionPool(0, size, url, **_options(timeout))
+    return _Pool(size, url, _options(timeout))
 
 
 class ReadPool:

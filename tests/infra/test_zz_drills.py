@@ -7,16 +7,21 @@ inconsistency. Each prints its gap beside its bound.
 """
 
 import pytest
-from lab import DCS, INVENTORY
+from lab import DCS, INVENTORY, SECRETS, call, run_playbook, secret
 
 from drills.cluster import Cluster
 from drills.restore import OperatorError
 from drills.runner import Drill
+from drills.secrets import forget
 
 # On Consul the DCS drill runs instead of switchover; the front-door drills need the VIP
 # over two balancers (the default scenario). replica-crash also checks that its alert
 # fires in Alertmanager and resolves.
-DRILLS = ["switchover", "replica-crash", "crash-primary", "isolate-primary", "crash-balancer", "rolling-deploy"]
+# Day 2: the lab's spare node joins under load and leaves again; every secret rotates.
+DRILLS = [
+    "switchover", "replica-crash", "crash-primary", "isolate-primary", "crash-balancer", "rolling-deploy",
+    "add-node", "remove-node", "rotate-secrets",
+]  # fmt: skip
 if DCS == "consul":
     DRILLS = ["crash-primary", "isolate-primary", "dcs-quorum-loss"]
 
@@ -37,6 +42,23 @@ def test_drill(name):
     assert result["acknowledged_lost"] == 0, f"expected no acknowledged loss, found {result['lost_examples']}"
     assert result["split_brain_samples"] == 0, f"expected no split brain, found {result['split_brain_examples']}"
     assert result["passed"], f"expected every invariant to hold, found: {result['failures']}"
+
+
+@pytest.mark.skipif(DCS == "consul", reason="rotate-secrets runs on the default scenario")
+def test_rotate_finish_refuses_the_previous_tokens():
+    """After rotate-secrets (its load used the previous write token throughout), the
+    second step retires the previous tokens: the old one gets 401, the new one 202."""
+    previous = SECRETS / "aggregator_write_token.previous"
+    assert previous.is_file(), "rotate-secrets left no previous write token to retire"
+    old = previous.read_text().strip()
+    event = {"topic": "rotate-finish", "event_id": "before"}
+    assert call("POST", "/publish", event, token=old)[0] == 202
+    run = run_playbook("playbooks/rotate_secrets.yml", "-e", "rotate_finish=true")
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert not previous.exists()
+    forget()
+    assert call("POST", "/publish", {**event, "event_id": "after"}, token=old)[0] == 401
+    assert call("POST", "/publish", {**event, "event_id": "after"})[0] == 202
 
 
 @pytest.mark.skipif(DCS == "consul", reason="the production-path inventory has no backup group")
