@@ -103,12 +103,13 @@ class RemoveNode(Fault):
     def effect(self, cluster, node, before):
         if node in {m["name"] for m in cluster.members()} or listed_by(cluster, node):
             return None
-        data = pathlib.PurePosixPath(cluster.setting("patroni_data_dir"))
-        kept = cluster.exec(node, "sh", "-c", f"ls -d {data}.removed-*", check=False).stdout.split()
         marker = pathlib.PurePosixPath(cluster.setting("patroni_config_dir")) / "REMOVED"
-        if not kept or cluster.exec(node, "test", "-f", str(marker), check=False).returncode != 0:
+        found = cluster.exec(node, "cat", str(marker), check=False).stdout
+        fields = dict(line.split("=", 1) for line in found.splitlines() if "=" in line)
+        kept = fields.get("kept_data_directory", "")
+        if not kept or cluster.exec(node, "test", "-f", f"{kept}/PG_VERSION", check=False).returncode != 0:
             return None
-        return f"{node} left the cluster and every list; its data directory is kept at {kept[-1]}"
+        return f"{node} left the cluster and every list; its data directory is kept at {kept}"
 
     def heal(self, cluster, node):
         """Lab only: the container and its volumes go (what decommissioning a VM does)."""
