@@ -194,11 +194,25 @@ class HaproxyProbe(Probe):
         self.refusal_visible = None  # the healthy port held a connection open
         self.url = f"http://{address}:{cluster.setting('haproxy_stats_port')}/;csv"
         self.headers = self._credentials()
+        self.rereading = None  # the thread reading a rotated password
 
     def _credentials(self):
         user = self.cluster.settings["haproxy_stats_username"]
         credentials = b64encode(f"{user}:{self.cluster.secret('haproxy_stats')}".encode()).decode()
         return {"Authorization": f"Basic {credentials}"}
+
+    def _reread_credentials(self):
+        """In the background (rendering the inventory takes seconds): the probe goes on
+        reading, unknown until the new password is in."""
+        if self.rereading is not None and self.rereading.is_alive():
+            return
+
+        def reread():
+            self.cluster.forget_secrets()
+            self.headers = self._credentials()
+
+        self.rereading = threading.Thread(target=reread, daemon=True)
+        self.rereading.start()
 
     def poll(self):
         try:
@@ -207,8 +221,7 @@ class HaproxyProbe(Probe):
                 servers = proxy_servers(response.read().decode(), PRIMARY_PROXY)
         except urllib.error.HTTPError as exc:
             if exc.code == 401:  # the stats password was rotated: read the inventory again
-                self.cluster.forget_secrets()
-                self.headers = self._credentials()
+                self._reread_credentials()
             return UNKNOWN
         except OSError as exc:
             if isinstance(getattr(exc, "reason", exc), ConnectionRefusedError):
