@@ -15,7 +15,18 @@ class CommandFailed(RuntimeError):
         self.argv, self.returncode = list(argv), result.returncode
         # Commands report on stderr; ansible-playbook names the failed task on stdout.
         detail = " ".join(part.strip()[-500:] for part in (result.stderr, result.stdout) if part and part.strip())
-        super().__init__(f"`{' '.join(map(str, argv))}` exited {result.returncode}: {detail}")
+        failed = failed_task(result.stdout or "")
+        super().__init__(f"`{' '.join(map(str, argv))}` exited {result.returncode}: {failed}{detail}")
+
+
+def failed_task(output, limit=1500):
+    """The first failed task of ansible-playbook's output (its TASK line and the error),
+    which the recap at the end does not name ('' when there is none)."""
+    at = min((i for i in (output.find("fatal: ["), output.find("failed: [")) if i >= 0), default=-1)
+    if at < 0:
+        return ""
+    start = output.rfind("TASK [", 0, at)
+    return output[max(start, 0) : at + limit].strip() + " ... "
 
 
 class NodeControl:
