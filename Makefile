@@ -21,7 +21,7 @@ help:
 	@echo "make bench-monitoring   memory and CPU of the monitoring stack on the lab, against the database tier's"
 	@echo "make bench-memory       one aggregator worker's memory under maximum-size bodies, budgets on and off"
 	@echo "make drill DRILL=crash-primary [RUNS=3] [SYNC_OFF=1]   failover drill (DRILL=all for every one)"
-	@echo "make drills-day2 [RUNS=3]   add-node then remove-node under load (the lab's spare node pg4)"
+	@echo "make drills-day2 [RUNS=3]   add-node, remove-node, rotate-secrets under load (the lab's spare node pg4)"
 
 venv: $(STAMP)
 

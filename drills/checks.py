@@ -3,6 +3,7 @@ to start on, the acknowledged events on the leader, the /stats invariant and ide
 rows on every node."""
 
 import json
+import urllib.error
 import urllib.request
 
 from .polling import wait_until as wait
@@ -24,6 +25,19 @@ def get_json(cluster, path):
     request = urllib.request.Request(cluster.api_url + path, headers=headers)
     with urllib.request.urlopen(request, timeout=30, context=cluster.tls_context()) as response:
         return json.load(response)
+
+
+def publish_status(cluster, event, token):
+    """The HTTP status of one POST /publish of `event` with `token` through the front door."""
+    request = urllib.request.Request(
+        cluster.api_url + "/publish", data=json.dumps(event).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30, context=cluster.tls_context()) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def missing_on_leader(cluster, acks):

@@ -39,6 +39,11 @@ class Fault:
     def heal(self, cluster, node):
         """Bring the node back; returns when the heal action is done."""
 
+    def after_load(self, cluster, before):
+        """A last step once the load is over (what the load itself still needed);
+        returns the failures it saw ([]: none)."""
+        return []
+
     def writes_stop_limit(self, cluster):
         """Seconds within which the target must refuse writes (None: no such rule)."""
         return None

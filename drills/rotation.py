@@ -1,14 +1,16 @@
 """The rotate-secrets drill: playbooks/rotate_secrets.yml -e rotate=all under load. Every
 old password must be refused afterwards; the previous tokens stay accepted (the load's
-publisher still uses its old one) until `-e rotate_finish=true`, which the infra tests
-run once the load is over."""
+publisher still uses its old one) until `-e rotate_finish=true`, which the drill runs
+once the load is over: then the old write token gets 401 and the new one 202."""
 
 import urllib.error
 import urllib.request
+import uuid
 from base64 import b64encode
 
 import psycopg2
 
+from .checks import publish_status
 from .faults import Fault
 from .monitoring import Monitoring
 
@@ -86,6 +88,7 @@ class RotateSecrets(Fault):
 
     def before(self, cluster, node):
         cluster.forget_secrets()
+        self.old_write_token = cluster.api_token("write")
         return {name: cluster.secret(name) for name in CHECKED if name != "monitoring_web" or cluster.monitoring}
 
     def inject(self, cluster, node, before):
@@ -101,6 +104,20 @@ class RotateSecrets(Fault):
         if refused_new:
             raise RuntimeError(f"rotate-secrets: the new value of {', '.join(refused_new)} is refused")
         return f"the old {', '.join(sorted(before))} are refused and the new ones accepted"
+
+    def after_load(self, cluster, before):
+        cluster.playbook("playbooks/rotate_secrets.yml", "-e", "rotate_finish=true", timeout=PLAYBOOK_TIMEOUT)
+        cluster.forget_secrets()
+        event = {"topic": "rotate-finish", "event_id": uuid.uuid4().hex}
+        answers = {
+            "the previous write token": (publish_status(cluster, event, self.old_write_token), 401),
+            "the new write token": (publish_status(cluster, event, cluster.api_token("write")), 202),
+        }
+        return [
+            f"after rotate_finish {what} got {got}, expected {expected}"
+            for what, (got, expected) in answers.items()
+            if got != expected
+        ]
 
     def load_seconds(self, cluster):
         return PLAYBOOK_TIMEOUT

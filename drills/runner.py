@@ -52,6 +52,7 @@ class Timeline:
     effect: str | None = None
     errors: list = field(default_factory=list)
     rejoin: dict | None = None
+    before: object = None  # what the fault read before it was injected
 
 
 class Drill:
@@ -90,6 +91,7 @@ class Drill:
             if timeline.injected and not timeline.healed:
                 self._heal(target, timeline)
         timeline.end = time.time()
+        after_load = self._after_load(target, timeline)
         acks = read_acks(self.ack_log)
         result = {
             **self._identity(leader, target, writes_stop_limit),
@@ -105,7 +107,7 @@ class Drill:
             "publisher": load_out[-1500:],
         }
         result["left_broken"] = self._left_broken()
-        result["failures"] = verdict(result)
+        result["failures"] = verdict(result) + after_load
         result["passed"] = not result["failures"]
         ack_times = [t for _, _, t in acks]
         result["report"] = write_report(result, sampler.samples, ack_times, timeline.end, self.report_dir)
@@ -139,7 +141,7 @@ class Drill:
         cluster, fault = self.cluster, self.fault
         hold = fault.hold_for(cluster)
         try:
-            before = fault.before(cluster, target)
+            before = timeline.before = fault.before(cluster, target)
             timeline.healthy_before = healthy_state(fault, cluster, target, before)
             timeline.fault = time.time()
             timeline.injected = True
@@ -184,6 +186,15 @@ class Drill:
         time.sleep(COOLDOWN)
         pathlib.Path(self.stop_file).touch()
         return finish(load, timeout=duration + 120)
+
+    def _after_load(self, target, timeline):
+        """The fault's last step, once the load is over (only after an inject that ran)."""
+        if not timeline.injected or timeline.errors:
+            return []
+        try:
+            return self.fault.after_load(self.cluster, timeline.before)
+        except FAULT_ERRORS as exc:
+            return [f"the step after the load on {target} failed: {exc}"]
 
     def _left_broken(self):
         """What the drill leaves broken ([]: the cluster and the front door are whole),

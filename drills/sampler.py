@@ -108,20 +108,27 @@ class NodeProbe(Probe):
         self.inside = False  # probing through the container engine
 
     def poll(self):
-        if self.inside and self._port_open():
-            self.inside = False
+        if self.inside:
+            port = self._port_state()
+            if port == "refused":  # the node answers: nothing listens, so nothing is written there
+                return {**STOPPED, "via": "refused", **self._patroni_answers()}
+            self.inside = port != "open"
         return self._sample_inside() if self.inside else self._sample_tcp()
 
-    def _port_open(self):
+    def _port_state(self):
+        """open, refused (the node answered that nothing listens) or unreachable."""
         try:
             with socket.create_connection((self.cluster.nodes[self.name], self.cluster.postgres_port), timeout=0.2):
-                return True
+                return "open"
+        except ConnectionRefusedError:
+            return "refused"
         except OSError:
-            return False
+            return "unreachable"
 
     def _sample_tcp(self):
+        reused = self.conn is not None and not self.conn.closed
         try:
-            if self.conn is None or self.conn.closed:
+            if not reused:
                 self.conn = self.cluster.connect(self.cluster.nodes[self.name], timeout=1, dbname="postgres")
                 self.conn.autocommit = True
             with self.conn.cursor() as cur:
@@ -142,6 +149,8 @@ class NodeProbe(Probe):
                 # The node answered: PostgreSQL is down or (re)starting and takes no
                 # writes. Known at once, without the slower look from inside.
                 return {**STOPPED, "via": "refused", **self._patroni_answers()}
+            if reused:  # PostgreSQL ended the session (a restart): a new one says why, at once
+                return self._sample_tcp()
             self.inside = self.cluster.lab
         return self._sample_inside()
 
@@ -155,6 +164,10 @@ class NodeProbe(Probe):
         be sent there by them either; PostgreSQL is read over the local socket."""
         if not self.cluster.lab:
             return UNKNOWN
+        # The engine's answer is cheap and sure; an exec into a stopped container is neither.
+        stopped = self._stopped_or_unknown()
+        if stopped is not UNKNOWN:
+            return stopped
         try:
             patroni = f"https://{self.cluster.nodes[self.name]}:{self.cluster.patroni_port}"
             ca = f"{self.cluster.node_tls}/ca.crt"

@@ -7,23 +7,19 @@ inconsistency. Each prints its gap beside its bound.
 """
 
 import pytest
-from lab import DCS, INVENTORY, SECRETS, call, run_playbook
+from lab import DCS, INVENTORY
 
 from drills.cluster import Cluster
 from drills.restore import OperatorError
 from drills.runner import Drill
-from drills.secrets import forget
 
 # On Consul the DCS drill runs instead of switchover; the front-door drills need the VIP
 # over two balancers (the default scenario). replica-crash also checks that its alert
 # fires in Alertmanager and resolves.
-# Day 2: the lab's spare node joins under load and leaves again; every secret rotates.
-# rotate-secrets deploys every aggregator twice, one at a time, under load: it holds the
-# rolling-deploy drill's verdicts too, which therefore runs only with `make drill`.
-DRILLS = [
-    "switchover", "replica-crash", "crash-primary", "isolate-primary", "crash-balancer",
-    "add-node", "remove-node", "rotate-secrets",
-]  # fmt: skip
+# The day-2 drills (add-node, remove-node, rotate-secrets: about 20 minutes of playbooks
+# under load) run with `make drills-day2`, outside CI's hour; their figures are on the
+# results page.
+DRILLS = ["switchover", "replica-crash", "crash-primary", "isolate-primary", "crash-balancer"]
 if DCS == "consul":
     DRILLS = ["crash-primary", "isolate-primary", "dcs-quorum-loss"]
 
@@ -44,23 +40,6 @@ def test_drill(name):
     assert result["acknowledged_lost"] == 0, f"expected no acknowledged loss, found {result['lost_examples']}"
     assert result["split_brain_samples"] == 0, f"expected no split brain, found {result['split_brain_examples']}"
     assert result["passed"], f"expected every invariant to hold, found: {result['failures']}"
-
-
-@pytest.mark.skipif(DCS == "consul", reason="rotate-secrets runs on the default scenario")
-def test_rotate_finish_refuses_the_previous_tokens():
-    """After rotate-secrets (its load used the previous write token throughout), the
-    second step retires the previous tokens: the old one gets 401, the new one 202."""
-    previous = SECRETS / "aggregator_write_token.previous"
-    assert previous.is_file(), "rotate-secrets left no previous write token to retire"
-    old = previous.read_text().strip()
-    event = {"topic": "rotate-finish", "event_id": "before"}
-    assert call("POST", "/publish", event, token=old)[0] == 202
-    run = run_playbook("playbooks/rotate_secrets.yml", "-e", "rotate_finish=true")
-    assert run.returncode == 0, run.stdout[-3000:]
-    assert not previous.exists()
-    forget()
-    assert call("POST", "/publish", {**event, "event_id": "after"}, token=old)[0] == 401
-    assert call("POST", "/publish", {**event, "event_id": "after"})[0] == 202
 
 
 @pytest.mark.skipif(DCS == "consul", reason="the production-path inventory has no backup group")
