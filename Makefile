@@ -63,7 +63,7 @@ lint: venv
 
 unit: venv
 	scripts/ensure-promtool.sh $(VENV)/bin
-	pytest -q -rs tests/unit tests/app tests/drills
+	pytest -q -rs --durations=15 tests/unit tests/app tests/drills
 
 # The documentation: the variables page matches the roles, every command it shows
 # exists, and MkDocs builds it with --strict (a broken link or an unlisted page fails).
