@@ -51,18 +51,38 @@ class EngineConnection(http.client.HTTPConnection):
         self.sock.connect(self.socket_path)
 
 
-def engine_container_running(name, path=ENGINE_SOCKET):
-    """State.Running of a container from the engine's API (RuntimeError when it has none)."""
-    conn = EngineConnection(path)
+def engine_get(path, socket_path=ENGINE_SOCKET):
+    """(status, parsed JSON body) of a GET on the container engine's API."""
+    conn = EngineConnection(socket_path)
     try:
-        conn.request("GET", f"/containers/{name}/json")
+        conn.request("GET", path)
         response = conn.getresponse()
         body = response.read()
     finally:
         conn.close()
-    if response.status != 200:
-        raise RuntimeError(f"the container engine answered {response.status} for {name}: {body[:200]!r}")
-    return json.loads(body)["State"]["Running"]
+    try:
+        return response.status, json.loads(body)
+    except ValueError:
+        return response.status, body[:200]
+
+
+def engine_container_running(name):
+    """State.Running of a container from the engine's API (RuntimeError when it has none)."""
+    status, body = engine_get(f"/containers/{name}/json")
+    if status != 200:
+        raise RuntimeError(f"the container engine answered {status} for {name}: {body}")
+    return body["State"]["Running"]
+
+
+def engine_container_commands(name):
+    """The command names of a container's processes (None when it is not running)."""
+    status, body = engine_get(f"/containers/{name}/top?ps_args=-o+pid,comm")
+    if status == 409:  # the engine's answer for a container that is not running
+        return None
+    if status != 200:
+        raise RuntimeError(f"the container engine answered {status} for {name}'s processes: {body}")
+    column = body["Titles"].index("COMMAND")
+    return [process[column] for process in body["Processes"]]
 
 
 class NodeControl:
@@ -108,9 +128,24 @@ class NodeControl:
     def container_running(self, name):
         if not self.lab:
             raise RuntimeError("container state needs the container lab")
-        if "DOCKER_HOST" not in os.environ and os.path.exists(ENGINE_SOCKET):
+        if self._engine_socket:
             return engine_container_running(name)
         return self.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+
+    def container_commands(self, name):
+        """The command names of a container's processes, None when it is not running:
+        without an exec into it, so cheap even while it boots."""
+        if not self.lab:
+            raise RuntimeError("container processes need the container lab")
+        if self._engine_socket:
+            return engine_container_commands(name)
+        if not self.container_running(name):
+            return None
+        return self.docker("top", name, "-o", "pid,comm").stdout.split()[3::2]  # after PID COMMAND
+
+    @property
+    def _engine_socket(self):
+        return "DOCKER_HOST" not in os.environ and os.path.exists(ENGINE_SOCKET)
 
     def unit_state(self, name, unit):
         """systemd's ActiveState and MainPID of a unit."""

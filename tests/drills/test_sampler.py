@@ -5,9 +5,11 @@ an exec takes longer than a reading stays fresh, so every needless one is unknow
 
 No lab: the node is a real PostgreSQL on loopback, the container engine a stand-in."""
 
+import subprocess
 import threading
 
 import psycopg2
+import pytest
 
 from drills.sampler import NodeProbe
 from testbed.pgserver import free_port
@@ -18,10 +20,11 @@ class Node:
 
     lab, patroni_port, node_tls = True, 8008, "/etc/patroni/tls"
 
-    def __init__(self, address="127.0.0.1", port=None, running=True, url=None):
+    def __init__(self, address="127.0.0.1", port=None, running=True, url=None, postgres=True):
         self.nodes = {"pg1": address}
         self.postgres_port = port or free_port()
-        self.running, self.url, self.execs = running, url, 0
+        self.running, self.url, self.execs, self.postgres = running, url, 0, postgres
+        self.inside = None  # (exit status, output) of an exec into the node
 
     def connect(self, address, timeout=2, dbname="postgres"):
         return psycopg2.connect(self.url, connect_timeout=timeout)
@@ -29,12 +32,14 @@ class Node:
     def patroni(self, name, path, timeout=1.0):
         return None, None
 
-    def container_running(self, name):
-        return self.running
+    def container_commands(self, name):
+        return ["systemd", "patroni", *(["postgres"] * self.postgres)] if self.running else None
 
     def exec(self, *argv, **kwargs):
         self.execs += 1
-        raise AssertionError("the probe went into the node where it did not need to")
+        if self.inside is None:
+            raise AssertionError("the probe went into the node where it did not need to")
+        return subprocess.CompletedProcess(argv, self.inside[0], stdout=self.inside[1], stderr="")
 
 
 class CutOffProbe(NodeProbe):
@@ -51,7 +56,6 @@ def probe(node, kind=NodeProbe):
 def test_a_refused_port_reads_as_stopped_without_going_inside():
     node = Node()
     reader = probe(node)
-    reader.inside = True  # as after a reading that could not reach the node
     reading = reader.poll()
     assert (reading["writable"], reading["via"]) == (False, "refused")
     assert node.execs == 0
@@ -60,7 +64,6 @@ def test_a_refused_port_reads_as_stopped_without_going_inside():
 def test_a_stopped_container_is_read_from_the_engine_without_an_exec():
     node = Node(running=False)
     reader = probe(node, CutOffProbe)
-    reader.inside = True
     reading = reader.poll()
     assert (reading["writable"], reading["via"]) == (False, "stopped")
     assert node.execs == 0
@@ -83,10 +86,30 @@ def test_a_session_postgres_ended_is_replaced_over_tcp(pg_server):
     assert node.execs == 0
 
 
+def test_a_booting_node_without_postgres_is_read_from_the_engine_without_an_exec():
+    node = Node(postgres=False)
+    reading = probe(node, CutOffProbe).poll()
+    assert (reading["writable"], reading["via"]) == (False, "engine")
+    assert node.execs == 0
+
+
 def test_an_unreachable_running_node_is_read_from_inside():
     """The isolated node: the only case left for an exec (here it fails: unknown)."""
     node = Node()
     reader = probe(node, CutOffProbe)
-    reader.inside = True
     assert reader.poll() is None
     assert node.execs == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "output", "writable", "timeline"),
+    [(0, "f,4\n", True, 4), (0, "t,4\n", False, 4), (2, "", False, None)],
+)
+def test_a_cut_off_node_is_read_with_psql_inside(status, output, writable, timeline):
+    """psql over the node's local socket: writable or not, and exit status 2 when
+    PostgreSQL does not answer. Its REST API cannot be reached: no /primary answer."""
+    node = Node()
+    node.inside = (status, output)
+    reading = probe(node, CutOffProbe).poll()
+    assert (reading["writable"], reading["timeline"], reading["via"]) == (writable, timeline, "exec")
+    assert reading["primary_api"] is None
