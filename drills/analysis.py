@@ -42,14 +42,16 @@ def split_brain_samples(samples):
 
 def probes_never_healthy(samples, fault_time, leader):
     """The probes that never read the healthy state before the fault: the leader alone
-    writable, alone UP in each balancer's primary backend and named by the DCS key, one
-    holder of each VIP. A probe that cannot see the healthy state cannot see a split
-    brain either."""
+    writable and alone answering 200 on Patroni's /primary, alone UP in each balancer's
+    primary backend and named by the DCS key, one holder of each VIP. A probe that cannot
+    see the healthy state cannot see a split brain either."""
     before = [s for s in samples if s["t"] < fault_time]
     if not before:
         return ["every probe (no sample before the fault)"]
     first = before[0]
     checks = {f"postgres@{n}": (lambda s, n=n: s["nodes"][n].get("writable") is (n == leader)) for n in first["nodes"]}
+    for n in first.get("primary_api") or {}:
+        checks[f"patroni@{n}"] = lambda s, n=n: (s["primary_api"].get(n) == 200) is (n == leader)
     for balancer in first.get("haproxy_primary") or {}:
         checks[f"haproxy@{balancer}"] = lambda s, b=balancer: (s.get("haproxy_primary") or {}).get(b) == [leader]
     if "dcs_leader_key" in first:

@@ -24,6 +24,7 @@ import psycopg2
 from .front_door import PRIMARY_PROXY, proxy_servers, vip_check
 
 INTERVAL = 0.2
+PATRONI_TIMEOUT = 0.5  # seconds a /primary call may take before it counts as no answer
 PROBE_NICE = -10  # the probes' scheduling priority (root only)
 # A reading older than this is unknown: states of two probes are only compared when
 # both were read within one sampling period of each other.
@@ -113,10 +114,10 @@ class NodeProbe(Probe):
             # Before a new session (it may wait out its timeout on a node that is gone).
             port = self._port_state()
             if port == "refused":  # the node answers: nothing listens, so nothing is written there
-                return {**STOPPED, "via": "refused", **self._patroni_answers()}
+                return {**STOPPED, "via": "refused"}
             self.inside = port == "unreachable"
             if self.inside:
-                return self._sample_inside(reachable=False)
+                return self._sample_inside()
         return self._sample_tcp()
 
     def _port_state(self):
@@ -143,7 +144,6 @@ class NodeProbe(Probe):
                 "writable": not in_recovery,
                 "timeline": timeline,
                 "via": "tcp",
-                **self._patroni_answers(),
             }
         except psycopg2.Error as exc:
             if self.conn is not None:
@@ -152,21 +152,15 @@ class NodeProbe(Probe):
             if any(sign in str(exc) for sign in NOT_ACCEPTING):
                 # The node answered: PostgreSQL is down or (re)starting and takes no
                 # writes. Known at once, without the slower look from inside.
-                return {**STOPPED, "via": "refused", **self._patroni_answers()}
+                return {**STOPPED, "via": "refused"}
             if reused:  # PostgreSQL ended the session (a restart): a new one says why, at once
                 return self.poll()
-        return self._sample_inside(reachable=True)
+        return self._sample_inside()
 
-    def _patroni_answers(self):
-        """Patroni's /primary answer (one call: the probe's reading stays fresh)."""
-        return {"primary_api": self.cluster.patroni(self.name, "/primary", timeout=0.3)[0]}
-
-    def _sample_inside(self, reachable):
+    def _sample_inside(self):
         """The node read from inside: first which processes its container runs (the
         engine's answer, cheap even while the container boots), then, only with
-        PostgreSQL running, psql over the local socket through `docker exec`. Patroni's
-        REST API listens on the node address only: while the node is cut off
-        (`reachable` False) no client can be sent there by it, and its answer is None."""
+        PostgreSQL running, psql over the local socket through `docker exec`."""
         if not self.cluster.lab:
             return UNKNOWN
         try:
@@ -174,20 +168,36 @@ class NodeProbe(Probe):
         except Exception:  # the engine did not answer
             return UNKNOWN
         if commands is None:
-            return {**STOPPED, "primary_api": None}
+            return STOPPED
         if "postgres" not in commands:  # no PostgreSQL: nothing to write to
-            return {**STOPPED, "primary_api": None, "via": "engine"}
+            return {**STOPPED, "via": "engine"}
         try:
             out = self.cluster.exec(self.name, *INSIDE, timeout=2, check=False)
         except Exception:  # the exec timed out
             return UNKNOWN
-        api = self._patroni_answers() if reachable else {"primary_api": None}
         if out.returncode == PSQL_NO_CONNECTION:  # PostgreSQL does not answer: it takes no writes either
-            return {**STOPPED, **api, "via": "exec"}
+            return {**STOPPED, "via": "exec"}
         if out.returncode != 0 or out.stdout.count(",") != 1:
             return UNKNOWN
         in_recovery, timeline = out.stdout.strip().split(",")
-        return {"reachable": True, "writable": in_recovery == "f", "timeline": int(timeline), "via": "exec", **api}
+        return {"reachable": True, "writable": in_recovery == "f", "timeline": int(timeline), "via": "exec"}
+
+
+class PatroniProbe(Probe):
+    """Patroni's /primary answer on one node (what HAProxy's checks route by), in its own
+    thread: the REST API answers far slower than PostgreSQL, and the node's reading must
+    not wait for it. The reading is {"status": HTTP status}, None when the API does not
+    answer: while its node is cut off (the node probe reads it from inside) no client
+    can be routed by it, so it is not asked."""
+
+    def __init__(self, cluster, stop_event, name, node_probe):
+        super().__init__(cluster, stop_event, name)
+        self.node_probe = node_probe
+
+    def poll(self):
+        if self.node_probe.inside:
+            return {"status": None}
+        return {"status": self.cluster.patroni(self.name, "/primary", timeout=PATRONI_TIMEOUT)[0]}
 
 
 class HaproxyProbe(Probe):
@@ -322,6 +332,7 @@ class Sampler(threading.Thread):
         self._stop_event = threading.Event()
         stop = self._stop_event
         self._nodes = {name: NodeProbe(cluster, stop, name) for name in cluster.nodes}
+        self._patroni = {name: PatroniProbe(cluster, stop, name, probe) for name, probe in self._nodes.items()}
         self._haproxy = {name: HaproxyProbe(cluster, stop, name) for name in cluster.balancers}
         self._dcs = DcsProbe(cluster, stop, "dcs")
         # The VIPs are read inside the containers: lab only.
@@ -338,6 +349,7 @@ class Sampler(threading.Thread):
         """{probe name: probe}, the names the verdict's budgets and gaps use."""
         return {
             **{f"postgres@{n}": p for n, p in self._nodes.items()},
+            **{f"patroni@{n}": p for n, p in self._patroni.items()},
             **{f"haproxy@{n}": p for n, p in self._haproxy.items()},
             "dcs": self._dcs,
             **{f"vip@{n}": p for n, p in self._vip.items()},
@@ -376,7 +388,8 @@ class Sampler(threading.Thread):
         return {
             "t": now,
             "nodes": nodes,
-            "primary_api": {n: v.pop("primary_api", None) for n, v in nodes.items()},
+            # {node: Patroni's /primary status}, None when it did not answer or is unknown
+            "primary_api": {n: (readings[f"patroni@{n}"] or {}).get("status") for n in self._nodes},
             # {balancer: [servers UP in the primary backend]}, None when unknown
             "haproxy_primary": {n: readings[f"haproxy@{n}"] for n in self._haproxy},
             # the member the leader key names ("": no key), None when unknown

@@ -128,3 +128,5 @@ def test_a_probe_that_never_reads_the_healthy_cluster_is_named():
     assert analysis.probes_never_healthy([healthy], fault_time=1, leader="pg1") == ["haproxy@app2"]
     blind = dict(healthy, dcs_leader_key=None, vip={"app1": None, "app2": None})
     assert analysis.probes_never_healthy([blind], fault_time=1, leader="pg1") == ["dcs", "haproxy@app2", "vip"]
+    unanswered = dict(healthy, primary_api=dict.fromkeys(healthy["primary_api"]))
+    assert "patroni@pg1" in analysis.probes_never_healthy([unanswered], fault_time=1, leader="pg1")

@@ -11,7 +11,7 @@ import threading
 import psycopg2
 import pytest
 
-from drills.sampler import NodeProbe
+from drills.sampler import NodeProbe, PatroniProbe
 from testbed.pgserver import free_port
 
 
@@ -107,9 +107,17 @@ def test_an_unreachable_running_node_is_read_from_inside():
 )
 def test_a_cut_off_node_is_read_with_psql_inside(status, output, writable, timeline):
     """psql over the node's local socket: writable or not, and exit status 2 when
-    PostgreSQL does not answer. Its REST API cannot be reached: no /primary answer."""
+    PostgreSQL does not answer."""
     node = Node()
     node.inside = (status, output)
     reading = probe(node, CutOffProbe).poll()
     assert (reading["writable"], reading["timeline"], reading["via"]) == (writable, timeline, "exec")
-    assert reading["primary_api"] is None
+
+
+def test_patroni_is_not_asked_while_its_node_is_cut_off():
+    """No client can be routed by an API nobody reaches: no answer, read at once."""
+    node = Node()
+    node.patroni = lambda *args, **kwargs: pytest.fail("asked Patroni on a node that is cut off")
+    node_reader = probe(node, CutOffProbe)
+    node_reader.poll()
+    assert PatroniProbe(node, threading.Event(), "pg1", node_reader).poll() == {"status": None}
