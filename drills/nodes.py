@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import subprocess
+import urllib.parse
 from functools import cached_property
 
 from .secrets import ansible_env
@@ -41,7 +42,7 @@ ENGINE_SOCKET = "/var/run/docker.sock"
 class EngineConnection(http.client.HTTPConnection):
     """HTTP to the container engine over its unix socket."""
 
-    def __init__(self, path=ENGINE_SOCKET, timeout=2):
+    def __init__(self, path=ENGINE_SOCKET, timeout=1):
         super().__init__("localhost", timeout=timeout)
         self.socket_path = path
 
@@ -74,10 +75,23 @@ def engine_container_running(name):
     return body["State"]["Running"]
 
 
+def engine_container_state(name):
+    """A container's state ("running", "exited", ...) from the engine's list of
+    containers: unlike an inspect, it does not wait while the engine starts or stops
+    that container (RuntimeError when there is no such container)."""
+    filters = urllib.parse.quote(json.dumps({"name": [f"^/{name}$"]}))
+    status, body = engine_get(f"/containers/json?all=1&filters={filters}")
+    if status != 200 or not body:
+        raise RuntimeError(f"the container engine answered {status} for {name}: {body}")
+    return body[0]["State"]
+
+
 def engine_container_commands(name):
     """The command names of a container's processes (None when it is not running)."""
+    if engine_container_state(name) != "running":
+        return None
     status, body = engine_get(f"/containers/{name}/top?ps_args=-o+pid,comm")
-    if status == 409:  # the engine's answer for a container that is not running
+    if status == 409:  # it stopped in between
         return None
     if status != 200:
         raise RuntimeError(f"the container engine answered {status} for {name}'s processes: {body}")
@@ -88,10 +102,17 @@ def engine_container_commands(name):
 class NodeControl:
     """Needs `lab`, `inventory` and `nodes` (a Topology)."""
 
+    def exec_argv(self, name, *argv, interactive=False):
+        """The command that runs argv on a lab node (standard input attached when
+        `interactive`)."""
+        if not self.lab:
+            raise RuntimeError("a command inside a node needs the container lab")
+        return ["docker", "exec", *(["-i"] if interactive else []), name, *argv]
+
     def exec(self, name, *argv, timeout=30, check=True):
         """Run a command on a node; a non-zero exit raises CommandFailed unless check=False."""
         if self.lab:
-            cmd = ["docker", "exec", name, *argv]
+            cmd = self.exec_argv(name, *argv)
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         else:
             cmd = ["ansible", "-i", self.inventory, name, "-m", "ansible.builtin.command", "-a", " ".join(argv)]
@@ -131,6 +152,14 @@ class NodeControl:
         if self._engine_socket:
             return engine_container_running(name)
         return self.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+
+    def container_state(self, name):
+        """ "running", "exited", ...: without waiting while the engine starts or stops it."""
+        if not self.lab:
+            raise RuntimeError("container state needs the container lab")
+        if self._engine_socket:
+            return engine_container_state(name)
+        return self.docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip()
 
     def container_commands(self, name):
         """The command names of a container's processes, None when it is not running:

@@ -11,6 +11,7 @@ stalled probe fails the drill even when the main loop kept sampling.
 
 import contextlib
 import os
+import select
 import socket
 import subprocess
 import threading
@@ -35,10 +36,10 @@ STOPPED = {"reachable": False, "writable": False, "timeline": None, "via": "stop
 # What libpq says when the node answers but PostgreSQL takes no sessions (no writes).
 NOT_ACCEPTING = ("Connection refused", "the database system is starting up", "the database system is shutting down")
 
-# Run inside a node when it cannot be reached over the network: recovery state and
-# timeline over the local socket, psql alone (a Python program takes too long to start
-# on a busy host). psql exits 2 when PostgreSQL does not answer.
-INSIDE = ("runuser", "-u", "postgres", "--", "psql", "-XAtF,", "-c", PROBE)
+# Run inside a node when it cannot be reached over the network: psql over the local
+# socket, fed PROBE on its standard input. It exits 2 when PostgreSQL does not answer.
+INSIDE = ("runuser", "-u", "postgres", "--", "psql", "-XAtF,")
+INSIDE_TIMEOUT = 1.0  # seconds an answer from inside may take
 PSQL_NO_CONNECTION = 2
 
 
@@ -108,6 +109,7 @@ class NodeProbe(Probe):
     def __init__(self, cluster, stop_event, name):
         super().__init__(cluster, stop_event, name)
         self.inside = False  # probing through the container engine
+        self.session = None  # the InsideSession while inside
 
     def poll(self):
         if self.conn is None or self.conn.closed:
@@ -118,6 +120,7 @@ class NodeProbe(Probe):
             self.inside = port == "unreachable"
             if self.inside:
                 return self._sample_inside()
+            self._end_session()
         return self._sample_tcp()
 
     def _port_state(self):
@@ -158,29 +161,93 @@ class NodeProbe(Probe):
         return self._sample_inside()
 
     def _sample_inside(self):
-        """The node read from inside: first which processes its container runs (the
-        engine's answer, cheap even while the container boots), then, only with
-        PostgreSQL running, psql over the local socket through `docker exec`."""
+        """The node read from inside: the engine says whether its container runs (cheap,
+        and it does not wait while the engine starts the container); psql over the local
+        socket answers through one long-lived `docker exec` (a line written, a line read:
+        no process started in the node per reading)."""
         if not self.cluster.lab:
             return UNKNOWN
         try:
-            commands = self.cluster.container_commands(self.name)
+            running = self.cluster.container_state(self.name) == "running"
         except Exception:  # the engine did not answer
+            return UNKNOWN
+        if not running:
+            self._end_session()
+            return STOPPED
+        if self.session is None:
+            self.session = InsideSession(self.cluster.exec_argv(self.name, *INSIDE, interactive=True))
+        try:
+            answer = self.session.ask(PROBE, timeout=INSIDE_TIMEOUT)
+        except TimeoutError:  # a late answer would be read as the next one's
+            self._end_session()
+            return UNKNOWN
+        if answer is None:  # psql ended: it could not reach PostgreSQL, or lost it
+            status = self.session.status()
+            self._end_session()
+            if status == PSQL_NO_CONNECTION:  # PostgreSQL does not answer: it takes no writes either
+                return {**STOPPED, "via": "exec"}
+            return self._without_postgres()
+        if answer.count(",") != 1:
+            return UNKNOWN
+        in_recovery, timeline = answer.split(",")
+        return {"reachable": True, "writable": in_recovery == "f", "timeline": int(timeline), "via": "exec"}
+
+    def _without_postgres(self):
+        """STOPPED when the container runs no postgres process (it boots, or PostgreSQL
+        is down), else UNKNOWN."""
+        try:
+            commands = self.cluster.container_commands(self.name)
+        except Exception:
             return UNKNOWN
         if commands is None:
             return STOPPED
-        if "postgres" not in commands:  # no PostgreSQL: nothing to write to
-            return {**STOPPED, "via": "engine"}
+        return {**STOPPED, "via": "engine"} if "postgres" not in commands else UNKNOWN
+
+    def _end_session(self):
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def stop(self):
+        self._end_session()
+
+
+class InsideSession:
+    """psql inside a node, kept open through `docker exec -i`: ask() writes a query and
+    reads its one-line answer within a timeout."""
+
+    def __init__(self, argv):
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
+        )
+
+    def ask(self, query, timeout):
+        """The answer's line; None when psql has ended; TimeoutError when it is late."""
         try:
-            out = self.cluster.exec(self.name, *INSIDE, timeout=2, check=False)
-        except Exception:  # the exec timed out
-            return UNKNOWN
-        if out.returncode == PSQL_NO_CONNECTION:  # PostgreSQL does not answer: it takes no writes either
-            return {**STOPPED, "via": "exec"}
-        if out.returncode != 0 or out.stdout.count(",") != 1:
-            return UNKNOWN
-        in_recovery, timeline = out.stdout.strip().split(",")
-        return {"reachable": True, "writable": in_recovery == "f", "timeline": int(timeline), "via": "exec"}
+            self.proc.stdin.write(query + ";\n")
+            self.proc.stdin.flush()
+        except OSError:  # psql has ended
+            return None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            raise TimeoutError
+        line = self.proc.stdout.readline()
+        return line.strip() if line else None
+
+    def status(self, timeout=1):
+        """psql's exit status once it has ended (None if it does not end in time)."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
 class PatroniProbe(Probe):

@@ -1,11 +1,12 @@
 """The node probe reads a node the cheapest sure way: over TCP while PostgreSQL answers,
-a refused port or a stopped container without an exec into the node, and a session
-PostgreSQL ended (a restart) with a new session rather than from inside. On a busy host
-an exec takes longer than a reading stays fresh, so every needless one is unknown time.
+a refused port or a stopped container without going into the node, a session
+PostgreSQL ended (a restart) with a new session, and a node cut off the network through
+one long-lived psql inside it. On a busy host a process started in a node per reading
+takes longer than a reading stays fresh, and every stale reading is unknown time.
 
-No lab: the node is a real PostgreSQL on loopback, the container engine a stand-in."""
+No lab: the node is a real PostgreSQL on loopback, the container engine a stand-in, and
+the psql inside the node a small shell program that speaks the same lines."""
 
-import subprocess
 import threading
 
 import psycopg2
@@ -14,17 +15,22 @@ import pytest
 from drills.sampler import NodeProbe, PatroniProbe
 from testbed.pgserver import free_port
 
+# What psql inside a node does, as shell programs: answer every query with a line, or
+# exit as psql does when PostgreSQL does not answer (2) or it cannot start (1).
+ANSWERS = 'while read -r query; do echo "{}"; done'
+
 
 class Node:
-    """Just enough of `drills.cluster.Cluster` for one node probe; an exec fails the test."""
+    """Just enough of `drills.cluster.Cluster` for one node probe."""
 
-    lab, patroni_port, node_tls = True, 8008, "/etc/patroni/tls"
+    lab = True
 
-    def __init__(self, address="127.0.0.1", port=None, running=True, url=None, postgres=True):
-        self.nodes = {"pg1": address}
+    def __init__(self, port=None, state="running", url=None, postgres=True, inside=None):
+        self.nodes = {"pg1": "127.0.0.1"}
         self.postgres_port = port or free_port()
-        self.running, self.url, self.execs, self.postgres = running, url, 0, postgres
-        self.inside = None  # (exit status, output) of an exec into the node
+        self.state, self.url, self.postgres = state, url, postgres
+        self.inside = inside  # the shell program standing in for psql inside the node
+        self.sessions = 0
 
     def connect(self, address, timeout=2, dbname="postgres"):
         return psycopg2.connect(self.url, connect_timeout=timeout)
@@ -32,14 +38,19 @@ class Node:
     def patroni(self, name, path, timeout=1.0):
         return None, None
 
-    def container_commands(self, name):
-        return ["systemd", "patroni", *(["postgres"] * self.postgres)] if self.running else None
+    def container_state(self, name):
+        return self.state
 
-    def exec(self, *argv, **kwargs):
-        self.execs += 1
+    def container_commands(self, name):
+        if self.state != "running":
+            return None
+        return ["systemd", "patroni", *(["postgres"] * self.postgres)]
+
+    def exec_argv(self, name, *argv, interactive=False):
         if self.inside is None:
-            raise AssertionError("the probe went into the node where it did not need to")
-        return subprocess.CompletedProcess(argv, self.inside[0], stdout=self.inside[1], stderr="")
+            pytest.fail("the probe went into the node where it did not need to")
+        self.sessions += 1
+        return ["sh", "-c", self.inside]
 
 
 class CutOffProbe(NodeProbe):
@@ -54,24 +65,17 @@ def probe(node, kind=NodeProbe):
 
 
 def test_a_refused_port_reads_as_stopped_without_going_inside():
-    node = Node()
-    reader = probe(node)
-    reading = reader.poll()
+    reading = probe(Node()).poll()
     assert (reading["writable"], reading["via"]) == (False, "refused")
-    assert node.execs == 0
 
 
-def test_a_stopped_container_is_read_from_the_engine_without_an_exec():
-    node = Node(running=False)
-    reader = probe(node, CutOffProbe)
-    reading = reader.poll()
+def test_a_stopped_container_is_read_from_the_engine_without_going_inside():
+    reading = probe(Node(state="exited"), CutOffProbe).poll()
     assert (reading["writable"], reading["via"]) == (False, "stopped")
-    assert node.execs == 0
 
 
 def test_a_session_postgres_ended_is_replaced_over_tcp(pg_server):
-    node = Node(port=pg_server.port, url=pg_server.url())
-    reader = probe(node)
+    reader = probe(Node(port=pg_server.port, url=pg_server.url()))
     first = reader.poll()
     assert (first["writable"], first["via"]) == (True, "tcp")
     pid = reader.conn.get_backend_pid()
@@ -83,41 +87,54 @@ def test_a_session_postgres_ended_is_replaced_over_tcp(pg_server):
     second = reader.poll()
     assert (second["writable"], second["via"]) == (True, "tcp")
     assert reader.conn.get_backend_pid() != pid
-    assert node.execs == 0
 
 
-def test_a_booting_node_without_postgres_is_read_from_the_engine_without_an_exec():
-    node = Node(postgres=False)
+@pytest.mark.parametrize(("answer", "writable"), [("f,4", True), ("t,4", False)])
+def test_a_cut_off_node_is_read_through_one_session_inside(answer, writable):
+    node = Node(inside=ANSWERS.format(answer))
+    reader = probe(node, CutOffProbe)
+    try:
+        readings = [reader.poll() for _ in range(3)]
+    finally:
+        reader.stop()
+    assert [(r["writable"], r["timeline"], r["via"]) for r in readings] == [(writable, 4, "exec")] * 3
+    assert node.sessions == 1
+
+
+def test_postgres_not_answering_inside_reads_as_stopped():
+    node = Node(inside="exit 2")
+    reading = probe(node, CutOffProbe).poll()
+    assert (reading["writable"], reading["via"]) == (False, "exec")
+
+
+def test_a_booting_node_without_postgres_is_read_from_the_engine():
+    node = Node(inside="exit 1", postgres=False)
     reading = probe(node, CutOffProbe).poll()
     assert (reading["writable"], reading["via"]) == (False, "engine")
-    assert node.execs == 0
 
 
-def test_an_unreachable_running_node_is_read_from_inside():
-    """The isolated node: the only case left for an exec (here it fails: unknown)."""
-    node = Node()
+def test_psql_failing_beside_a_running_postgres_is_unknown():
+    node = Node(inside="exit 1")
+    assert probe(node, CutOffProbe).poll() is None
+
+
+def test_an_answer_too_late_is_unknown_and_the_session_replaced():
+    node = Node(inside="sleep 5")
     reader = probe(node, CutOffProbe)
-    assert reader.poll() is None
-    assert node.execs == 1
-
-
-@pytest.mark.parametrize(
-    ("status", "output", "writable", "timeline"),
-    [(0, "f,4\n", True, 4), (0, "t,4\n", False, 4), (2, "", False, None)],
-)
-def test_a_cut_off_node_is_read_with_psql_inside(status, output, writable, timeline):
-    """psql over the node's local socket: writable or not, and exit status 2 when
-    PostgreSQL does not answer."""
-    node = Node()
-    node.inside = (status, output)
-    reading = probe(node, CutOffProbe).poll()
-    assert (reading["writable"], reading["timeline"], reading["via"]) == (writable, timeline, "exec")
+    try:
+        assert reader.poll() is None
+        assert reader.session is None
+    finally:
+        reader.stop()
 
 
 def test_patroni_is_not_asked_while_its_node_is_cut_off():
     """No client can be routed by an API nobody reaches: no answer, read at once."""
-    node = Node()
+    node = Node(inside=ANSWERS.format("f,4"))
     node.patroni = lambda *args, **kwargs: pytest.fail("asked Patroni on a node that is cut off")
     node_reader = probe(node, CutOffProbe)
-    node_reader.poll()
-    assert PatroniProbe(node, threading.Event(), "pg1", node_reader).poll() == {"status": None}
+    try:
+        node_reader.poll()
+        assert PatroniProbe(node, threading.Event(), "pg1", node_reader).poll() == {"status": None}
+    finally:
+        node_reader.stop()
