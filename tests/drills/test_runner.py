@@ -127,6 +127,15 @@ def test_the_old_leader_re_elected_after_the_heal_is_no_failover():
     ]
 
 
+def test_a_switchover_seen_a_moment_after_patroni_answered_is_a_failover():
+    """A switchover takes no node away: its heal is Patroni's answer, which the probes
+    may see a sample later."""
+    samples = [sample(0), sample(1, writable=(), primary=()), sample(3.6, writable=("pg2",), primary=("pg2",))]
+    switchover = dict(result(samples, heal_time=3.4), drill="switchover", loses_node=False, rejoin=None)
+    assert verdict(switchover) == []
+    assert "nobody took over" in " ".join(verdict(dict(switchover, loses_node=True)))
+
+
 def test_two_writable_nodes_in_one_sample_fail_the_drill():
     samples = failover_samples() + [sample(4, writable=("pg1", "pg2"), primary=("pg2",))]
     assert verdict(result(samples)) == ["1 split-brain samples"]
