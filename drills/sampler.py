@@ -40,6 +40,10 @@ NOT_ACCEPTING = ("Connection refused", "the database system is starting up", "th
 # socket, fed PROBE on its standard input. It exits 2 when PostgreSQL does not answer.
 INSIDE = ("runuser", "-u", "postgres", "--", "psql", "-XAtF,")
 INSIDE_TIMEOUT = 1.0  # seconds an answer from inside may take
+# A TCP connection to the node's port: its timeout (a node that does not answer within
+# it is cut off), and how often a cut-off node's port is tried again.
+PORT_TIMEOUT = 0.4
+PORT_RECHECK = 1.0
 PSQL_NO_CONNECTION = 2
 
 
@@ -110,11 +114,15 @@ class NodeProbe(Probe):
         super().__init__(cluster, stop_event, name)
         self.inside = False  # probing through the container engine
         self.session = None  # the InsideSession while inside
+        self.port_checked = 0.0  # when the port was last tried
 
     def poll(self):
+        if self.inside and self.session is not None and time.time() - self.port_checked < PORT_RECHECK:
+            return self._sample_inside()  # cut off a moment ago: the session inside answers fastest
         if self.conn is None or self.conn.closed:
             # Before a new session (it may wait out its timeout on a node that is gone).
             port = self._port_state()
+            self.port_checked = time.time()
             if port == "refused":  # the node answers: nothing listens, so nothing is written there
                 return {**STOPPED, "via": "refused"}
             self.inside = port == "unreachable"
@@ -126,7 +134,8 @@ class NodeProbe(Probe):
     def _port_state(self):
         """open, refused (the node answered that nothing listens) or unreachable."""
         try:
-            with socket.create_connection((self.cluster.nodes[self.name], self.cluster.postgres_port), timeout=0.2):
+            address = (self.cluster.nodes[self.name], self.cluster.postgres_port)
+            with socket.create_connection(address, timeout=PORT_TIMEOUT):
                 return "open"
         except ConnectionRefusedError:
             return "refused"
