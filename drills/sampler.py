@@ -176,21 +176,20 @@ class NodeProbe(Probe):
         no process started in the node per reading)."""
         if not self.cluster.lab:
             return UNKNOWN
-        try:
-            running = self.cluster.container_state(self.name) == "running"
-        except Exception:  # the engine did not answer
-            return UNKNOWN
-        if not running:
-            self._end_session()
-            return STOPPED
-        if self.session is None:
+        if self.session is None:  # (a session that answers is proof enough that the container runs)
+            try:
+                running = self.cluster.container_state(self.name) == "running"
+            except Exception:  # the engine did not answer
+                return UNKNOWN
+            if not running:
+                return STOPPED
             self.session = InsideSession(self.cluster.exec_argv(self.name, *INSIDE, interactive=True))
         try:
             answer = self.session.ask(PROBE, timeout=INSIDE_TIMEOUT)
         except TimeoutError:  # a late answer would be read as the next one's
             self._end_session()
             return UNKNOWN
-        if answer is None:  # psql ended: it could not reach PostgreSQL, or lost it
+        if answer is None:  # psql ended: it could not reach PostgreSQL or lost it, or the container stopped
             status = self.session.status()
             self._end_session()
             if status == PSQL_NO_CONNECTION:  # PostgreSQL does not answer: it takes no writes either

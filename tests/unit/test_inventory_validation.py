@@ -134,7 +134,7 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
         (inventory(balancers=0), "The balancers group is empty"),
         (inventory(drop_address="db2"), "Host db2 has no node_address"),
         (
-            inventory(extra_vars={"patroni_ttl": 10, "patroni_loop_wait": 5, "patroni_retry_timeout": 5}),
+            inventory(extra_vars={"patroni_ttl": 20, "patroni_loop_wait": 10, "patroni_retry_timeout": 10}),
             "loop_wait + 2 * retry_timeout <= ttl",
         ),
         (
@@ -155,7 +155,7 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
         (inventory(extra_vars={"haproxy_allowed_networks": ["0.0.0.0/0"]}), "haproxy_allowed_networks (default"),
         (inventory(extra_vars={"haproxy_allowed_networks": []}), "haproxy_allowed_networks (default"),
         (inventory(extra_vars={"aggregator_db_sslmode": "require"}), "aggregator_db_sslmode is"),
-        (inventory(extra_vars={"patroni_dcs": "zookeeper"}), "patroni_dcs must be etcd3 or consul"),
+        (inventory(extra_vars={"patroni_dcs": "zookeeper"}), 'patroni_dcs = "zookeeper": not one of the choices'),
         (inventory(drop_var="patroni_dcs"), "patroni_dcs must be etcd3 or consul, set in the inventory's"),
         (
             inventory(extra_vars={"patroni_failsafe_mode": True, "patroni_retry_timeout": 6}),
@@ -170,15 +170,24 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
         (inventory(backup=["bk1", "bk2"], extra_vars=BACKUP), ONE_REPOSITORY),
         (inventory(backup=["db1"], extra_vars=BACKUP), ONE_REPOSITORY),
         (inventory(backup=["bk1"]), "pgbackrest_cipher_pass must be set to at least 20 characters"),
-        (inventory(extra_vars={"pgha_leader_vip": "10.0.0.2"}), "pgha_leader_vip (keepalived_vip) must be an unused"),
+        (
+            inventory(extra_vars={"pgha_leader_vip": "10.0.0.2"}),
+            "pgha_leader_vip = 10.0.0.2 is the node_address of db2",
+        ),
         (
             inventory(balancers=2, extra_vars={"pgha_vip": "10.0.0.150", "pgha_leader_vip": "10.0.0.150"}),
-            "pgha_leader_vip must differ from pgha_vip",
+            "pgha_leader_vip and pgha_vip are both 10.0.0.150",
         ),
         (inventory(balancers=2), "but pgha_vip is not set"),
-        (inventory(balancers=2, extra_vars={"pgha_vip": "10.0.0.101"}), VIP_UNUSABLE),
+        (
+            inventory(balancers=2, extra_vars={"pgha_vip": "10.0.0.101"}),
+            "pgha_vip = 10.0.0.101 is the node_address of lb2",
+        ),
         (inventory(balancers=2, extra_vars={"pgha_vip": "192.168.7.5"}), VIP_UNUSABLE),
-        (inventory(balancers=2, extra_vars={"pgha_vip": "10.0.0.150", "keepalived_virtual_router_id": 300}), "1-255"),
+        (
+            inventory(balancers=2, extra_vars={"pgha_vip": "10.0.0.150", "keepalived_virtual_router_id": 300}),
+            "keepalived_virtual_router_id = 300: out of range",
+        ),
         (inventory(monitoring=["mon1", "mon2"], extra_vars=MONITORING), "group needs exactly one host"),
         (
             inventory(monitoring=["mon1"], extra_vars={**MONITORING, "monitoring_web_password": "short"}),
