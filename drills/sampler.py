@@ -43,6 +43,7 @@ INSIDE_TIMEOUT = 1.0  # seconds an answer from inside may take
 # A TCP connection to the node's port: its timeout (a node that does not answer within
 # it is cut off), and how often a cut-off node's port is tried again.
 PORT_TIMEOUT = 0.4
+PORT_RETRY_TIMEOUT = 0.1
 PORT_RECHECK = 1.0
 PSQL_NO_CONNECTION = 2
 
@@ -132,10 +133,11 @@ class NodeProbe(Probe):
         return self._sample_tcp()
 
     def _port_state(self):
-        """open, refused (the node answered that nothing listens) or unreachable."""
+        """open, refused (the node answered that nothing listens) or unreachable. Cut off
+        already, the node is tried briefly: a slow answer only keeps it read from inside."""
         try:
             address = (self.cluster.nodes[self.name], self.cluster.postgres_port)
-            with socket.create_connection(address, timeout=PORT_TIMEOUT):
+            with socket.create_connection(address, timeout=PORT_RETRY_TIMEOUT if self.inside else PORT_TIMEOUT):
                 return "open"
         except ConnectionRefusedError:
             return "refused"
