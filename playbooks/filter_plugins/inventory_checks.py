@@ -116,8 +116,8 @@ def argument_problems(hostvars, hosts, ranges):
                 if not is_set:
                     continue
                 for problem in option_problems(name, option, value, limits):
-                    message = f"{name} = {shown(name, option, value)}: {problem}; role {role} allows {allowed(option, limits)}"
-                    found.setdefault(message, []).append(host)
+                    what = f"{problem}; role {role} allows {allowed(option, limits)}"
+                    found.setdefault(f"{name} = {shown(name, option, value)}: {what}", []).append(host)
     return grouped(found, hosts)
 
 
