@@ -67,14 +67,6 @@ def engine_get(path, socket_path=ENGINE_SOCKET):
         return response.status, body[:200]
 
 
-def engine_container_running(name):
-    """State.Running of a container from the engine's API (RuntimeError when it has none)."""
-    status, body = engine_get(f"/containers/{name}/json")
-    if status != 200:
-        raise RuntimeError(f"the container engine answered {status} for {name}: {body}")
-    return body["State"]["Running"]
-
-
 def engine_container_state(name):
     """A container's state ("running", "exited", ...) from the engine's list of
     containers: unlike an inspect, it does not wait while the engine starts or stops
@@ -87,9 +79,7 @@ def engine_container_state(name):
 
 
 def engine_container_commands(name):
-    """The command names of a container's processes (None when it is not running)."""
-    if engine_container_state(name) != "running":
-        return None
+    """The command names of a running container's processes (None once it stopped)."""
     status, body = engine_get(f"/containers/{name}/top?ps_args=-o+pid,comm")
     if status == 409:  # it stopped in between
         return None
@@ -147,14 +137,11 @@ class NodeControl:
         return self.docker("inspect", "-f", names, first).stdout.split()[0]
 
     def container_running(self, name):
-        if not self.lab:
-            raise RuntimeError("container state needs the container lab")
-        if self._engine_socket:
-            return engine_container_running(name)
-        return self.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+        return self.container_state(name) == "running"
 
     def container_state(self, name):
-        """ "running", "exited", ...: without waiting while the engine starts or stops it."""
+        """ "running", "exited", ...: from the engine's list of containers, which does not
+        wait while the engine starts or stops one (an inspect does)."""
         if not self.lab:
             raise RuntimeError("container state needs the container lab")
         if self._engine_socket:
@@ -164,12 +151,10 @@ class NodeControl:
     def container_commands(self, name):
         """The command names of a container's processes, None when it is not running:
         without an exec into it, so cheap even while it boots."""
-        if not self.lab:
-            raise RuntimeError("container processes need the container lab")
-        if self._engine_socket:
-            return engine_container_commands(name)
         if not self.container_running(name):
             return None
+        if self._engine_socket:
+            return engine_container_commands(name)
         return self.docker("top", name, "-o", "pid,comm").stdout.split()[3::2]  # after PID COMMAND
 
     @property
