@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export NO_MKDOCS_2_WARNING := 1
 export PGHA_SECRETS_DIR ?= $(CURDIR)/inventory/lab/.secrets
 
-.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring bench-memory drill drills-day2
+.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring bench-memory drill drills-day2 test-long
 
 help:
 	@echo "make lab          build and start the container lab and run site.yml"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-monitoring   memory and CPU of the monitoring stack on the lab, against the database tier's"
 	@echo "make bench-memory       one aggregator worker's memory under maximum-size bodies, budgets on and off"
 	@echo "make drill DRILL=crash-primary [RUNS=3] [SYNC_OFF=1]   failover drill (DRILL=all for every one)"
+	@echo "make test-long    on a running lab: the infra tests too long for CI (secret output, PITR drill)"
 	@echo "make drills-day2 [RUNS=3]   add-node, remove-node, rotate-secrets under load (the lab's spare node pg4)"
 
 venv: $(STAMP)
@@ -113,6 +114,11 @@ RUNS ?= 1
 INVENTORY ?= inventory/lab
 drill: venv
 	python -m drills $(DRILL) --runs $(RUNS) --inventory $(INVENTORY) $(if $(SYNC_OFF),--sync-off,)
+
+# On a running `make lab`: the infra tests too long for CI's hour (a --diff converge
+# that must print no secret, the point-in-time restore drill).
+test-long: venv
+	cd tests/infra && PGHA_LONG_TESTS=1 pytest -q -p no:cacheprovider -m long .
 
 # Day-2 operations under load on a running `make lab`: pg4 joins, then leaves.
 drills-day2: venv

@@ -2,11 +2,13 @@
 
 import subprocess
 
+import pytest
 from lab import MONITORING, SECRETS, node, run_playbook
 
 STALE = "stale-value-written-by-the-test"
 
 
+@pytest.mark.long  # a whole converge: make test-long
 def test_a_diff_converge_rewriting_secret_files_prints_no_secret():
     # Stale every line that carries a secret, so the converge must rewrite (and would
     # diff) exactly those lines.

@@ -42,6 +42,7 @@ def test_drill(name):
     assert result["passed"], f"expected every invariant to hold, found: {result['failures']}"
 
 
+@pytest.mark.long  # a whole restore: make test-long
 @pytest.mark.skipif(DCS == "consul", reason="the production-path inventory has no backup group")
 def test_operator_error_is_undone_by_a_point_in_time_restore():
     """Runs after the failover drills: it replaces the whole cluster from backup1."""
