@@ -15,7 +15,7 @@ from drills.checks import missing_acks
 from drills.faults import CrashPrimary, IsolatePrimary, KillPostgres
 from drills.load import read_acks
 from drills.nodes import CommandFailed, NodeControl
-from drills.runner import healthy_state, observe_effect, verdict
+from drills.runner import Drill, healthy_state, observe_effect, verdict
 
 NODES = ("pg1", "pg2", "pg3")
 
@@ -309,3 +309,26 @@ def test_an_exec_error_is_never_the_fault_s_effect(fault):
     engine = DeadEngine()
     assert observe_effect(fault, engine, "pg1", 4242, hold=0, timeout=0.5) is None
     assert healthy_state(fault, engine, "pg1", 4242).startswith("the effect probe failed before the fault")
+
+
+class Flapping:
+    """A cluster whose member key is missing for the first `misses` looks."""
+
+    def __init__(self, misses):
+        self.misses = misses
+
+    def problems(self):
+        self.misses -= 1
+        return ["missing members: pg2"] if self.misses >= 0 else []
+
+    def front_door_whole(self):
+        return True
+
+    def dynamic_config(self):
+        return {"loop_wait": 1}
+
+
+@pytest.mark.parametrize(("misses", "broken"), [(2, []), (10**6, ["missing members: pg2"])])
+def test_a_member_key_written_again_within_a_loop_is_not_left_broken(misses, broken):
+    drill = Drill(Flapping(misses), "isolate-primary", log=lambda line: None)
+    assert drill._left_broken() == broken
