@@ -15,8 +15,12 @@ def require_whole(cluster, timeout=60):
     """Wait for one leader with every other member streaming, and (with a VIP) one VIP
     holder balancing every aggregator; a drill never starts on less."""
     if not wait(lambda: cluster.healthy() and cluster.front_door_whole(), timeout):
-        problems = cluster.problems() + ([] if cluster.front_door_whole() else ["the front door is not whole"])
-        raise RuntimeError(f"the cluster is not whole before the drill: {'; '.join(problems)}")
+        raise RuntimeError(f"the cluster is not whole before the drill: {'; '.join(whole_problems(cluster))}")
+
+
+def whole_problems(cluster):
+    """What keeps the cluster and its front door from being whole ([]: nothing)."""
+    return cluster.problems() + ([] if cluster.front_door_whole() else ["the front door is not whole"])
 
 
 def get_json(cluster, path):

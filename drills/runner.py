@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from . import analysis
 from .bounds import Terms
 from .catalogue import CATALOGUE
-from .checks import check_consistency, get_json, missing_on_leader, require_whole
+from .checks import check_consistency, get_json, missing_on_leader, require_whole, whole_problems
 from .faults import ALERT_FIRE_LIMIT
 from .load import finish, publisher_counts, read_acks, start_load
 from .monitoring import AlertWatch, Monitoring
@@ -202,17 +202,14 @@ class Drill:
         one Patroni loop (and 5 s) more: on Consul a member whose agent was marked failed
         loses its key with its session some seconds after it rejoined, and its Patroni
         writes it again on its next loop. What is still missing then is broken."""
-        problems = self._problems()
+        problems = whole_problems(self.cluster)
         if problems:
             self.log(f"[{self.fault.name}] not whole yet ({'; '.join(problems)}): waiting one Patroni loop")
-            wait(lambda: not self._problems(), self._loop_wait() + 5)
-            problems = self._problems()
+            wait(lambda: not whole_problems(self.cluster), self._loop_wait() + 5)
+            problems = whole_problems(self.cluster)
         for problem in problems:
             self.log(f"[{self.fault.name}] LEFT BROKEN: {problem}")
         return problems
-
-    def _problems(self):
-        return self.cluster.problems() + ([] if self.cluster.front_door_whole() else ["the front door is not whole"])
 
     def _loop_wait(self):
         try:
