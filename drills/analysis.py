@@ -102,6 +102,16 @@ def leader_changes(samples):
     return changes
 
 
+def leader_moves(samples, since, leader):
+    """How many times the leadership passed to another node after `since`, starting
+    from `leader` (a moment without a leader is no move)."""
+    moves, current = 0, leader
+    for t, who in leader_changes(samples):
+        if t >= since and who is not None and who != current:
+            moves, current = moves + 1, who
+    return moves
+
+
 def time_to_new_leader(samples, fault_time, old_leader):
     """Seconds from the fault until a new leader answers /primary: another node, or the
     old one re-elected on a later timeline. The old leader answering again on its own

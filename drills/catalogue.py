@@ -1,10 +1,11 @@
 """Every drill the runner knows: the failover faults and the day-2 operations."""
 
 from .faults import FAILOVER
-from .membership import AddNode, RemoveNode
+from .membership import AddNode, DcsMemberReplace, NodeReplace, RemoveNode
 from .rotation import RotateSecrets
+from .upgrade import RollingUpgrade
 
 # Operations on a running cluster, in the order `make drills-day2` runs them (remove-node
 # takes out the node add-node brought in).
-DAY2 = {f.name: f for f in (AddNode, RemoveNode, RotateSecrets)}
+DAY2 = {f.name: f for f in (AddNode, RemoveNode, NodeReplace, DcsMemberReplace, RollingUpgrade, RotateSecrets)}
 CATALOGUE = {**FAILOVER, **DAY2}

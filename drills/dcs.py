@@ -86,6 +86,17 @@ class DcsAccess:
             raise RuntimeError(f"{self.dcs} reports no leader")
         return next(n for n, a in self.nodes.items() if a == address)
 
+    def dcs_member_id(self, name):
+        """The identity `name`'s DCS server has in its cluster (None: not a member): its
+        etcd member ID, or its Consul node ID (in its data directory). A server rebuilt
+        without its data comes back under a new one."""
+        if self.dcs == "consul":
+            found = self.exec(name, "cat", f"{self.setting('consul_data_dir')}/node-id", check=False)
+            return found.stdout.strip() or None
+        first = next(n for n in self.nodes if n != name)
+        out = self.exec(first, *etcdctl(self, self.nodes[first]), "member", "list", "--write-out=json").stdout
+        return next((f"{m['ID']:x}" for m in json.loads(out)["members"] if m.get("name") == name), None)
+
     def consul_leader_address(self, via=None, ask=None):
         """Address of Consul's raft leader as the agent on `ask` reports it (None: none)."""
         ask = ask or next(iter(self.nodes))

@@ -22,6 +22,11 @@ class Fault:
     leader_change_in_prometheus = False
     # Probes this fault blinds by design (no budget of unknown time applies to them).
     blinds = ()
+    # How many times the leadership must pass to another node (None: not checked).
+    leader_moves = None
+
+    def prepare(self, cluster):
+        """Bring the cluster to the state the fault starts from, before anything is read."""
 
     def target(self, cluster, leader, sync_standby):
         return leader

@@ -114,10 +114,91 @@ class RemoveNode(Fault):
     def heal(self, cluster, node):
         """Lab only: the container and its volumes go (what decommissioning a VM does)."""
         if cluster.lab:
-            cluster.docker("rm", "-f", node)
-            volumes = cluster.docker("volume", "ls", "-q", "--filter", f"name=pgha_{node}_").stdout.split()
-            if volumes:
-                cluster.docker("volume", "rm", *volumes)
+            lose_container(cluster, node)
 
     def load_seconds(self, cluster):
         return PLAYBOOK_TIMEOUT
+
+
+def lose_container(cluster, node):
+    """Lab only: the node's container and its volumes go (a lost VM and its disks)."""
+    cluster.docker("rm", "-f", node)
+    volumes = cluster.docker("volume", "ls", "-q", "--filter", f"name=pgha_{node}_").stdout.split()
+    if volumes:
+        cluster.docker("volume", "rm", *volumes)
+
+
+class NodeReplace(Fault):
+    """A replica is lost with its disks (container and volumes removed); the documented
+    command, playbooks/replace_node.yml, builds it again: a new container, its DCS
+    member removed and added again, the replica restored from the repository. The leader
+    never changes; the synchronous standby is not the one lost (writes would wait one
+    Patroni loop, as in replica-crash)."""
+
+    name, expect_failover = "node-replace", False
+
+    def target(self, cluster, leader, sync_standby):
+        replicas = [n for n in cluster.nodes if n not in (leader, sync_standby)]
+        if not cluster.lab or not replicas:
+            raise RuntimeError("node-replace: needs the container lab and a replica besides the synchronous standby")
+        return replicas[0]
+
+    def inject(self, cluster, node, before):
+        lose_container(cluster, node)
+
+    def effect(self, cluster, node, before):
+        return f"{node}'s container and volumes are gone" if cluster.container_state(node) == "absent" else None
+
+    def heal(self, cluster, node):
+        cluster.playbook("playbooks/replace_node.yml", "-e", f"replace_node={node}", timeout=PLAYBOOK_TIMEOUT)
+
+    def load_seconds(self, cluster):
+        return PLAYBOOK_TIMEOUT + 300
+
+
+class DcsMemberReplace(Fault):
+    """A DCS server loses its data (stopped, its data directory emptied); the DCS play
+    (playbooks/etcd.yml or playbooks/consul.yml) removes its old incarnation and adds it
+    again: it comes back under a new member ID, and Patroni never notices."""
+
+    name, loses_node, expect_failover = "dcs-member-replace", False, False
+
+    def target(self, cluster, leader, sync_standby):
+        """A server that is neither the DCS's own leader nor on the Patroni leader's node."""
+        dcs_leader = cluster.dcs_leader_node()
+        return next(n for n in cluster.nodes if n not in (leader, dcs_leader))
+
+    def before(self, cluster, node):
+        return {"node": node, "member": cluster.dcs_member_id(node)}
+
+    def data_dir(self, cluster):
+        return cluster.setting("consul_data_dir" if cluster.dcs == "consul" else "etcd_data_dir")
+
+    def inject(self, cluster, node, before):
+        cluster.exec(node, "systemctl", "stop", cluster.dcs_unit)
+        cluster.exec(node, "find", self.data_dir(cluster), "-mindepth", "1", "-delete")
+
+    def effect(self, cluster, node, before):
+        peer = next(n for n in cluster.nodes if n != node)
+        if cluster.dcs_server_healthy(peer, node):
+            return None
+        return f"{cluster.dcs_unit} on {node} stopped, its data directory emptied"
+
+    def heal(self, cluster, node):
+        playbook = "playbooks/consul.yml" if cluster.dcs == "consul" else "playbooks/etcd.yml"
+        cluster.playbook(playbook, timeout=PLAYBOOK_TIMEOUT)
+
+    def after_load(self, cluster, before):
+        """The server is back under a new identity, and healthy from another node."""
+        node, old = before["node"], before["member"]
+        now = cluster.dcs_member_id(node)
+        peer = next(n for n in cluster.nodes if n != node)
+        failures = []
+        if now is None or now == old:
+            failures.append(f"{node}'s {cluster.dcs_unit} member is {now}, not a new incarnation of {old}")
+        if not cluster.dcs_server_healthy(peer, node):
+            failures.append(f"{cluster.dcs_unit} on {node} is not healthy seen from {peer}")
+        return failures
+
+    def load_seconds(self, cluster):
+        return PLAYBOOK_TIMEOUT + 300

@@ -70,12 +70,12 @@ def engine_get(path, socket_path=ENGINE_SOCKET):
 def engine_container_state(name):
     """A container's state ("running", "exited", ...) from the engine's list of
     containers: unlike an inspect, it does not wait while the engine starts or stops
-    that container (RuntimeError when there is no such container)."""
+    that container ("absent" when there is no such container: a lost node)."""
     filters = urllib.parse.quote(json.dumps({"name": [f"^/{name}$"]}))
     status, body = engine_get(f"/containers/json?all=1&filters={filters}")
-    if status != 200 or not body:
+    if status != 200 or not isinstance(body, list):
         raise RuntimeError(f"the container engine answered {status} for {name}: {body}")
-    return body[0]["State"]
+    return body[0]["State"] if body else "absent"
 
 
 def engine_container_commands(name):

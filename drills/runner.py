@@ -117,6 +117,7 @@ class Drill:
     def _prepare(self):
         """A whole cluster, who leads, the fault's target and /stats before anything."""
         cluster, fault = self.cluster, self.fault
+        fault.prepare(cluster)
         require_whole(cluster)
         members = cluster.members()
         leader = next(m["name"] for m in members if m["role"] == "leader")
@@ -231,6 +232,7 @@ class Drill:
             "moves_vip": fault.moves_vip,
             "writes_stop_limit_s": writes_stop_limit,
             "blind_probes": list(fault.blinds),
+            "leader_moves_expected": fault.leader_moves,
         }
 
     def _probes(self, sampler, timeline, leader):
@@ -292,6 +294,7 @@ class Drill:
             "time_to_new_leader_s": _rounded(new_leader_after),
             "new_leader": new_leader,
             "failover": leader_after != leader,
+            "leader_moves": analysis.leader_moves(samples, timeline.fault, leader),
             "split_brain_samples": len(split),
             "split_brain_examples": split[:5],
             "samples": len(samples),
@@ -390,6 +393,9 @@ def verdict(r):
         )
     if r["expect_failover"] is False and r["failover"]:
         failures.append("unexpected failover")
+    expected_moves = r.get("leader_moves_expected")
+    if expected_moves is not None and r["leader_moves"] != expected_moves:
+        failures.append(f"the leadership moved {r['leader_moves']} times, not {expected_moves}")
     if not r["settled"]:
         failures.append("cluster did not settle (one leader, all others streaming, a synchronous standby)")
     if r["acknowledged_lost"]:

@@ -20,7 +20,7 @@ SETTINGS = {
         "patroni_restapi_username", "patroni_superuser_username", "patroni_replication_username",
         "patroni_rewind_username", "patroni_app_username", "patroni_monitor_username", "patroni_etcd_port",
         "patroni_consul_port",
-        "pki_node_dir", "patroni_config_dir",
+        "pki_node_dir", "patroni_config_dir", "etcd_data_dir", "consul_data_dir", "patroni_version",
     ),
     "balancers": (
         "haproxy_primary_port", "haproxy_replica_port", "haproxy_stats_port", "haproxy_stats_username",

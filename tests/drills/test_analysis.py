@@ -36,6 +36,19 @@ def test_leader_changes_and_time_to_new_leader():
     assert (seconds, leader) == (3.0, "pg2")
 
 
+def test_leader_moves_count_handovers_after_the_fault_only():
+    samples = [
+        sample(0, primary=["pg1"]),
+        sample(1, primary=["pg2"]),  # before the fault: not counted
+        sample(2, primary=[]),
+        sample(3, primary=["pg2"]),  # no leader for a moment, then the same one: no move
+        sample(4, primary=["pg3"]),
+        sample(5, primary=["pg2"]),
+    ]
+    assert analysis.leader_moves(samples, since=1.5, leader="pg2") == 2
+    assert analysis.leader_moves(samples, since=4.5, leader="pg3") == 1
+
+
 def test_old_leader_back_on_its_own_timeline_is_no_new_leader():
     # A missed probe (or a restart in place) of the old leader is not an election.
     samples = [sample(0, primary=["pg1"]), sample(1, primary=[]), sample(2.5, primary=["pg1"])]

@@ -136,6 +136,19 @@ def test_a_switchover_seen_a_moment_after_patroni_answered_is_a_failover():
     assert "nobody took over" in " ".join(verdict(dict(switchover, loses_node=True)))
 
 
+def test_a_rolling_upgrade_must_move_the_leadership_exactly_once():
+    """Replicas first, the leader last: one handover. A second one (a failover during
+    a member's restart) fails the drill though nothing was lost."""
+    once = failover_samples()
+    twice = once + [sample(5, writable=(), primary=()), sample(6, writable=("pg3",), primary=("pg3",), timeline=3)]
+    for samples, moves in ((once, 1), (twice, 2)):
+        upgrade = dict(result(samples), drill="rolling-upgrade", loses_node=False, leader_moves_expected=1)
+        upgrade["leader_moves"] = analysis.leader_moves(samples, 1, "pg1")
+        assert upgrade["leader_moves"] == moves
+        failures = verdict(upgrade)
+        assert failures == ([] if moves == 1 else ["the leadership moved 2 times, not 1"])
+
+
 def test_two_writable_nodes_in_one_sample_fail_the_drill():
     samples = failover_samples() + [sample(4, writable=("pg1", "pg2"), primary=("pg2",))]
     assert verdict(result(samples)) == ["1 split-brain samples"]

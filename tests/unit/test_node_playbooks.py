@@ -1,4 +1,4 @@
-"""playbooks/add_node.yml and remove_node.yml refuse, in their first play on the
+"""playbooks/add_node.yml, remove_node.yml and replace_node.yml refuse, in their first play on the
 controller, what would hurt the cluster; and the main job refuses a node that
 remove_node.yml removed. Each case runs the playbook for real against a generated
 inventory and checks the message and that no play after the check started."""
@@ -6,7 +6,7 @@ inventory and checks the message and that no play after the check started."""
 import pytest
 from test_inventory_validation import NODES_PLAYBOOK, inventory, run_validate
 
-ADD, REMOVE = "playbooks/add_node.yml", "playbooks/remove_node.yml"
+ADD, REMOVE, REPLACE = "playbooks/add_node.yml", "playbooks/remove_node.yml", "playbooks/replace_node.yml"
 
 
 def run(tmp_path, playbook, inv, **extra):
@@ -48,6 +48,18 @@ def test_remove_node_refuses(tmp_path, shape, extra, message):
 )
 def test_add_node_refuses(tmp_path, shape, extra, message):
     refused(run(tmp_path, ADD, inventory(**shape), **extra), message)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({}, "Name the database node to rebuild with -e replace_node=<host>; found replace_node=''"),
+        ({"replace_node": "db9"}, "found replace_node='db9', postgres group db1, db2, db3"),
+    ],
+    ids=["unnamed", "unknown-host"],
+)
+def test_replace_node_refuses(tmp_path, extra, message):
+    refused(run(tmp_path, REPLACE, inventory(), **extra), message)
 
 
 def test_main_job_refuses_a_removed_node(tmp_path):
