@@ -22,7 +22,7 @@ help:
 	@echo "make bench-memory       one aggregator worker's memory under maximum-size bodies, budgets on and off"
 	@echo "make drill DRILL=crash-primary [RUNS=3] [SYNC_OFF=1]   failover drill (DRILL=all for every one)"
 	@echo "make test-long    on a running lab: the infra tests too long for CI (secret output, PITR drill)"
-	@echo "make drills-day2 [RUNS=3]   add-node, remove-node, rotate-secrets under load (the lab's spare node pg4)"
+	@echo "make drills-day2 [RUNS=3]   grow, shrink, replace, upgrade, rotate under load (the lab's spare node pg4)"
 
 venv: $(STAMP)
 

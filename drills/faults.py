@@ -24,6 +24,8 @@ class Fault:
     blinds = ()
     # How many times the leadership must pass to another node (None: not checked).
     leader_moves = None
+    # The heal builds the lost node anew: it comes back as a new copy, when the heal ends.
+    rebuilds = False
 
     def prepare(self, cluster):
         """Bring the cluster to the state the fault starts from, before anything is read."""

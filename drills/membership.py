@@ -135,7 +135,7 @@ class NodeReplace(Fault):
     never changes; the synchronous standby is not the one lost (writes would wait one
     Patroni loop, as in replica-crash)."""
 
-    name, expect_failover = "node-replace", False
+    name, expect_failover, rebuilds = "node-replace", False, True
 
     def target(self, cluster, leader, sync_standby):
         replicas = [n for n in cluster.nodes if n not in (leader, sync_standby)]

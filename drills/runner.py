@@ -20,7 +20,10 @@ from .polling import wait_until as wait
 from .report import write_report
 from .sampler import Sampler
 
-WARMUP = 5  # seconds of load before the fault
+WARMUP = 5  # seconds of load before the fault, at least
+# Seconds of load before the fault at most: on a busy host the publisher may take longer
+# than WARMUP to deliver at the offered rate, and a fault must hit a loaded cluster.
+WARMUP_LIMIT = 60
 COOLDOWN = 5  # seconds the load goes on after the cluster settled
 # A loaded cluster: in the second before the fault, and from the settle to the end of the
 # load, at least this share of the offered rate was acknowledged.
@@ -70,12 +73,12 @@ class Drill:
         # Read from Patroni while the cluster is whole: after the fault it may not answer.
         writes_stop_limit = self.fault.writes_stop_limit(self.cluster)
         bound = self.fault.write_gap_bound(Terms(self.cluster, self.cluster.dynamic_config()))
-        duration = WARMUP + self.fault.load_seconds(self.cluster)
+        duration = WARMUP_LIMIT + self.fault.load_seconds(self.cluster)
         timeline, load, load_out = Timeline(), None, ""
         sampler, monitoring, watch = self._start_watching()
         try:
             load = start_load(self.cluster, self.rate, self.ack_log, duration, self.run_id, self.stop_file)
-            time.sleep(WARMUP)
+            self._warm_up()
             self._inject(target, watch, timeline)
             self._heal_and_settle(target, watch, timeline)
             load_out = self._stop_load(load, duration)
@@ -137,6 +140,19 @@ class Drill:
             wait(lambda: watch.quiet(self.fault.alerts), ALERT_RESOLVE_LIMIT)
         return sampler, monitoring, watch
 
+    def _warm_up(self):
+        """WARMUP s of load, then until the acknowledgements flow at LOADED_SHARE of the
+        offered rate (at most WARMUP_LIMIT s in all)."""
+        time.sleep(WARMUP)
+
+        def flowing():
+            now = time.time()
+            acks = [t for _, _, t in read_acks(self.ack_log)]
+            return analysis.acks_between(acks, now - 1, now) >= LOADED_SHARE * self.rate
+
+        if not wait(flowing, WARMUP_LIMIT - WARMUP):
+            self.log(f"[{self.fault.name}] the load does not flow at {LOADED_SHARE:.0%} of {self.rate}/s yet")
+
     def _inject(self, target, watch, timeline):
         """Inject the fault and hold it, watching for its effect (and its alerts)."""
         cluster, fault = self.cluster, self.fault
@@ -164,8 +180,9 @@ class Drill:
         cluster, fault = self.cluster, self.fault
         self._heal(target, timeline)
         self.log(f"[{fault.name}] healed after {timeline.heal - timeline.fault:.1f} s")
-        if fault.loses_node:
-            timeline.rejoin = self._wait_rejoin(target, timeline.heal, timeline.fault)
+        if fault.loses_node:  # (a node the heal built anew rejoins as the heal ends)
+            since = timeline.heal_done if fault.rebuilds else timeline.heal
+            timeline.rejoin = self._wait_rejoin(target, since, timeline.fault)
         timeline.settled = wait(lambda: cluster.healthy() and cluster.front_door_whole(), self.settle_timeout)
         timeline.settle = time.time()
         state = "settled" if timeline.settled else "NOT settled"
@@ -233,6 +250,7 @@ class Drill:
             "writes_stop_limit_s": writes_stop_limit,
             "blind_probes": list(fault.blinds),
             "leader_moves_expected": fault.leader_moves,
+            "rebuilds": fault.rebuilds,
         }
 
     def _probes(self, sampler, timeline, leader):
@@ -436,7 +454,9 @@ def verdict(r):
     limit, stopped = r.get("writes_stop_limit_s"), r.get("writes_stopped_after_s")
     if limit is not None and (stopped is None or stopped > limit):
         failures.append(f"{r['target']} kept accepting writes {stopped or 'throughout'} s, beyond ttl {limit} s")
-    if r["rejoin"] and (not r["rejoin"]["streaming"] or r["rejoin"]["seconds"] > REJOIN_LIMIT or r["rejoin"]["reinit"]):
+    rejoin = r["rejoin"]
+    recloned = rejoin and rejoin["reinit"] and not r.get("rebuilds")  # a rebuilt node is always a new copy
+    if rejoin and (not rejoin["streaming"] or rejoin["seconds"] > REJOIN_LIMIT or recloned):
         failures.append(f"rejoin failed: {r['rejoin']}")
     if r.get("vip_two_holders_max_s", 0) > 2.0:
         failures.append(f"two balancers held the VIP for {r['vip_two_holders_max_s']} s (limit 2 s)")

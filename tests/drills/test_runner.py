@@ -149,6 +149,16 @@ def test_a_rolling_upgrade_must_move_the_leadership_exactly_once():
         assert failures == ([] if moves == 1 else ["the leadership moved 2 times, not 1"])
 
 
+def test_a_rebuilt_node_may_come_back_as_a_new_copy_a_crashed_one_may_not():
+    """node-replace restores the lost replica from the repository: that re-clone is the
+    point. After a crash, a re-clone means pg_rewind or the slot failed."""
+    samples = [sample(0), sample(1), sample(3)]
+    rebuilt = {"node": "pg3", "streaming": True, "seconds": 0.4, "reinit": True}
+    replaced = dict(result(samples), expect_failover=False, target="pg3", rejoin=rebuilt, rebuilds=True)
+    assert verdict(replaced) == []
+    assert verdict(dict(replaced, rebuilds=False)) == [f"rejoin failed: {rebuilt}"]
+
+
 def test_two_writable_nodes_in_one_sample_fail_the_drill():
     samples = failover_samples() + [sample(4, writable=("pg1", "pg2"), primary=("pg2",))]
     assert verdict(result(samples)) == ["1 split-brain samples"]
@@ -345,3 +355,47 @@ class Flapping:
 def test_a_member_key_written_again_within_a_loop_is_not_left_broken(misses, broken):
     drill = Drill(Flapping(misses), "isolate-primary", log=lambda line: None)
     assert drill._left_broken() == broken
+
+
+def warm_up(tmp_path, monkeypatch, acks_per_second):
+    """Drill._warm_up against an acknowledgement log a thread writes at a rate; returns
+    the seconds it waited and what it logged."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from drills import runner
+
+    monkeypatch.setattr(runner, "WARMUP", 0.2)
+    monkeypatch.setattr(runner, "WARMUP_LIMIT", 2.5)
+    ack_log, logged, stop = tmp_path / "acks", [], threading.Event()
+    ack_log.touch()
+
+    def publish():
+        n = 0
+        while not stop.is_set() and acks_per_second:
+            with ack_log.open("a") as f:
+                f.write(f"t\t{n}\t{time.time()}\n")
+            n += 1
+            time.sleep(1 / acks_per_second)
+
+    writer = threading.Thread(target=publish)
+    writer.start()
+    drill = SimpleNamespace(ack_log=str(ack_log), rate=100, fault=SimpleNamespace(name="x"), log=logged.append)
+    started = time.monotonic()
+    try:
+        Drill._warm_up(drill)
+    finally:
+        stop.set()
+        writer.join()
+    return time.monotonic() - started, logged
+
+
+def test_the_fault_waits_for_the_load_to_flow(tmp_path, monkeypatch):
+    waited, logged = warm_up(tmp_path, monkeypatch, acks_per_second=80)
+    assert waited < 2.0 and logged == []  # half the offered rate within a second: go
+
+
+def test_a_load_that_never_flows_is_said_and_the_fault_goes_ahead(tmp_path, monkeypatch):
+    waited, logged = warm_up(tmp_path, monkeypatch, acks_per_second=0)
+    assert waited >= 2.3 and logged == ["[x] the load does not flow at 50% of 100/s yet"]
