@@ -38,12 +38,11 @@ class RollingUpgrade(Fault):
         cluster.playbook(UPGRADE, timeout=PLAYBOOK_TIMEOUT)
 
     def effect(self, cluster, node, before):
-        pinned = cluster.setting("patroni_version")
-        now = running_patroni(cluster)
-        if set(now.values()) != {pinned} or cluster.leader() in (None, node):
+        pinned, leader = cluster.setting("patroni_version"), cluster.leader()
+        if set(running_patroni(cluster).values()) != {pinned} or leader in (None, node):
             return None
         was = ", ".join(sorted(set(filter(None, before.values())))) or "unknown"
-        return f"every node runs Patroni {pinned} (was {was}); {node} handed over to {cluster.leader()}"
+        return f"every node runs Patroni {pinned} (was {was}); {node} handed over to {leader}"
 
     def write_gap_bound(self, terms):
         """The handover (HAProxy marks the new primary up), or a synchronous standby's
