@@ -93,6 +93,20 @@ def run_writers(n_writers, work):
     return time.perf_counter() - start
 
 
+# What the app's statement does at the least, from a `staging` relation: the key table
+# decides, the new events go to their expiry day's partition (30 days, the default).
+STORE_NEW = """
+fresh AS (
+    INSERT INTO event_keys (topic, event_id, expires_on)
+    SELECT topic, event_id, current_date + 30 FROM staging ORDER BY topic, event_id
+    ON CONFLICT (topic, event_id) DO NOTHING RETURNING topic, event_id
+)
+INSERT INTO events (topic, event_id, ts, source, payload, expires_on)
+SELECT s.topic, s.event_id, s.ts, s.source, s.payload, current_date + 30
+FROM staging s JOIN fresh USING (topic, event_id)
+"""
+
+
 def ceiling_multirow(url, events, batch=500, writers=2):
     chunks = [events[i : i + batch] for i in range(0, len(events), batch)]
 
@@ -104,12 +118,8 @@ def ceiling_multirow(url, events, batch=500, writers=2):
                     (e["topic"], e["event_id"], e["timestamp"], e["source"], orjson.dumps(e["payload"]).decode())
                     for e in chunk
                 ]
-                args = ",".join(cur.mogrify("(%s,%s,%s,%s,%s)", v).decode() for v in values)
-                cur.execute(
-                    "INSERT INTO events (topic, event_id, ts, source, payload) VALUES "
-                    + args
-                    + " ON CONFLICT (topic, event_id) DO NOTHING"
-                )
+                args = ",".join(cur.mogrify("(%s,%s,%s::timestamptz,%s,%s::jsonb)", v).decode() for v in values)
+                cur.execute(f"WITH staging (topic, event_id, ts, source, payload) AS (VALUES {args}), " + STORE_NEW)
                 conn.commit()
         conn.close()
 
@@ -132,7 +142,7 @@ def ceiling_copy(url, events, batch=500, writers=2):
                     buf.write(f"{e['topic']}\t{e['event_id']}\t{e['timestamp']}\t{e['source']}\t{payload}\n")
                 buf.seek(0)
                 cur.copy_from(buf, "staging")
-                cur.execute("INSERT INTO events SELECT *, now() FROM staging ON CONFLICT (topic, event_id) DO NOTHING")
+                cur.execute("WITH " + STORE_NEW)
                 cur.execute("TRUNCATE staging")
                 conn.commit()
         conn.close()
@@ -152,7 +162,7 @@ def events_per_commit(url):
 def reset(url):
     conn = psycopg2.connect(url)
     with conn, conn.cursor() as cur:
-        cur.execute("TRUNCATE events, counter_shards, topic_counter_shards")
+        cur.execute("TRUNCATE events, event_keys, counter_shards, topic_counter_shards")
         cur.execute("CHECKPOINT")
     conn.close()
 

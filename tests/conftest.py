@@ -19,17 +19,30 @@ def pg_server():
 
 
 @pytest.fixture
-def database_url(pg_server):
-    """A fresh database per test, dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    admin_sql(pg_server, f"CREATE DATABASE {name}")
-    # Deployments run the migration once before starting the app; so do the tests.
-    conn = psycopg2.connect(pg_server.url(name))
-    schema.migrate(conn)
-    conn.close()
-    yield pg_server.url(name)
-    # A fresh connection: a test may have restarted the server.
-    admin_sql(pg_server, f"DROP DATABASE {name} WITH (FORCE)")
+def make_database(pg_server):
+    """Fresh databases migrated through a schema version (all by default), dropped afterwards."""
+    names = []
+
+    def create(through=None):
+        name = f"t_{uuid.uuid4().hex[:10]}"
+        admin_sql(pg_server, f"CREATE DATABASE {name}")
+        names.append(name)
+        # Deployments run the migration once before starting the app; so do the tests.
+        conn = psycopg2.connect(pg_server.url(name))
+        schema.migrate(conn, through=through)
+        conn.close()
+        return pg_server.url(name)
+
+    yield create
+    for name in names:
+        # A fresh connection: a test may have restarted the server.
+        admin_sql(pg_server, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def database_url(make_database):
+    """A fresh database per test, at the current schema."""
+    return make_database()
 
 
 def admin_sql(server, statement):

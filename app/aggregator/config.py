@@ -64,6 +64,14 @@ DEFAULTS = {
     "EVENTS_LIMIT_DEFAULT": 100,
     # Connections for reads (/events, /stats, /replication, /ready).
     "READ_POOL_SIZE": 8,
+    # Days an event is kept (and its key deduplicates): it expires RETENTION_DAYS after
+    # the day it arrived (UTC); whole partitions of expired events are dropped.
+    "RETENTION_DAYS": 30,
+    # Per-topic retention days overriding RETENTION_DAYS: {"audit": 365}, or in the
+    # environment audit=365,billing=90.
+    "RETENTION_TOPIC_DAYS": {},
+    # Daily partitions created beyond the longest retention, so inserts never wait for one.
+    "PARTITIONS_AHEAD_DAYS": 7,
     # Create or migrate the schema when the pool starts (the CLI does it too).
     "AUTO_MIGRATE": True,
     # Seconds between an instance's records that it serves (GET /stats uptime).
@@ -99,5 +107,36 @@ def load(app, overrides=None):
     for key in ("DATABASE_URL", "READ_DATABASE_URL"):
         if previous is not None and app.config[key]:
             app.config[key] = db.with_previous_password(app.config[key], str(previous))
+    _check_retention(app.config)
     if isinstance(app.config["PATRONI_URLS"], str):
         app.config["PATRONI_URLS"] = [u.strip() for u in app.config["PATRONI_URLS"].split(",") if u.strip()]
+
+
+def _positive_days(value):
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 36_500
+
+
+def _topic_days(text):
+    found = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        topic, _, days = item.partition("=")
+        found[topic.strip()] = int(days) if days.strip().isdigit() else days
+    return found
+
+
+def _check_retention(settings):
+    """Refuse to start on a retention that would drop events too early or never."""
+    for key in ("RETENTION_DAYS", "PARTITIONS_AHEAD_DAYS"):
+        if not _positive_days(settings[key]):
+            raise RuntimeError(
+                f"AGGREGATOR_{key} must be a whole number of days from 1 to 36500, not {settings[key]!r}"
+            )
+    overrides = settings["RETENTION_TOPIC_DAYS"]
+    if isinstance(overrides, str):  # topic=days,topic=days (the deployment's environment file)
+        overrides = settings["RETENTION_TOPIC_DAYS"] = _topic_days(overrides)
+    if not isinstance(overrides, dict) or not all(
+        isinstance(t, str) and _positive_days(d) for t, d in overrides.items()
+    ):
+        raise RuntimeError(
+            f"AGGREGATOR_RETENTION_TOPIC_DAYS must be a JSON object of topic: days (1 to 36500), not {overrides!r}"
+        )

@@ -22,10 +22,12 @@ import threading
 import time
 from collections import deque
 
+import orjson
 import psycopg2
 import psycopg2.errors
 
-from . import db, green, metrics
+from . import db, green, metrics, partitions
+from .config import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +35,17 @@ log = logging.getLogger(__name__)
 # request comes back (no per-event keys to build and match in Python). A key carried
 # twice in one batch is inserted from its first position (the function scan keeps input
 # order) and credited to the request at that position.
-INSERT_BATCH = """
+INPUT = """
 WITH input AS (
-    SELECT * FROM ROWS FROM (
+    SELECT r.*, %(today)s::date + coalesce((%(topic_days)s::jsonb ->> r.topic)::int, %(days)s) AS expires_on
+    FROM ROWS FROM (
         json_to_recordset(%(rows)s::json)
             AS (topic text, event_id text, "timestamp" timestamptz, source text, payload jsonb)
     ) WITH ORDINALITY AS r(topic, event_id, ts, source, payload, position)
-), inserted AS (
-    -- In key order: concurrent batches that share keys then take their locks in one
-    -- order and wait for each other instead of deadlocking (a 1 s stall and a retry).
-    INSERT INTO events (topic, event_id, ts, source, payload)
-    SELECT topic, event_id, ts, source, payload FROM input ORDER BY topic, event_id
-    ON CONFLICT (topic, event_id) DO NOTHING
-    RETURNING topic, event_id
-), per_topic AS (
+)"""
+
+COUNT_AND_CREDIT = """
+, per_topic AS (
     INSERT INTO topic_counter_shards AS t (topic, shard, events)
     SELECT topic, %(shard)s, count(*) FROM inserted GROUP BY topic
     ON CONFLICT (topic, shard) DO UPDATE SET events = t.events + excluded.events
@@ -68,8 +67,47 @@ FROM (
 GROUP BY 1
 """
 
-# Besides lost connections: a primary that was just demoted answers read-only.
-RETRYABLE = (*db.RETRYABLE, psycopg2.errors.ReadOnlySqlTransaction)
+# Partitioned events (schema 4 on): the key table decides what is new, across every
+# partition; only new events are written, into their expiry day's partition. In key
+# order: concurrent batches that share keys then take their locks in one order and wait
+# for each other instead of deadlocking (a 1 s stall and a retry).
+INSERT_PARTITIONED = (
+    INPUT
+    + """
+, fresh AS (
+    INSERT INTO event_keys (topic, event_id, expires_on)
+    SELECT topic, event_id, expires_on FROM input ORDER BY topic, event_id
+    ON CONFLICT (topic, event_id) DO NOTHING
+    RETURNING topic, event_id
+), inserted AS (
+    INSERT INTO events (topic, event_id, ts, source, payload, expires_on)
+    SELECT DISTINCT ON (topic, event_id) topic, event_id, ts, source, payload, expires_on
+    FROM fresh JOIN input USING (topic, event_id)
+    ORDER BY topic, event_id, position
+    RETURNING topic, event_id
+)"""
+    + COUNT_AND_CREDIT
+)
+
+# The unpartitioned table of schemas 1 to 3 (until `migrate --switch`): its primary key
+# decides; from schema 3 on, a trigger copies the new keys into event_keys.
+INSERT_UNPARTITIONED = (
+    INPUT
+    + """
+, inserted AS (
+    INSERT INTO events (topic, event_id, ts, source, payload)
+    SELECT topic, event_id, ts, source, payload FROM input ORDER BY topic, event_id
+    ON CONFLICT (topic, event_id) DO NOTHING
+    RETURNING topic, event_id
+)"""
+    + COUNT_AND_CREDIT
+)
+
+IS_PARTITIONED = "SELECT relkind = 'p' FROM pg_class WHERE oid = 'events'::regclass"
+
+# Besides lost connections: a primary that was just demoted answers read-only, and the
+# unpartitioned statement meets the table `migrate --switch` just partitioned.
+RETRYABLE = (*db.RETRYABLE, psycopg2.errors.ReadOnlySqlTransaction, psycopg2.errors.InvalidColumnReference)
 # SQLSTATE classes that speak of the events themselves (a value PostgreSQL cannot store,
 # a constraint, a key too large for the index): only these are the client's fault.
 # Anything else (a missing table after a bad deploy, permissions, out of disk) is ours.
@@ -194,9 +232,15 @@ class BatchQueue:
             self._cond.notify_all()
 
 
-def write_batch(conn, batch, shard):
+def retention_parameters(settings):
+    """The statement's expiry parameters from the app's settings."""
+    return {"days": settings["RETENTION_DAYS"], "topic_days": orjson.dumps(settings["RETENTION_TOPIC_DAYS"]).decode()}
+
+
+def write_batch(conn, batch, shard, statement=INSERT_PARTITIONED, retention=None):
     """Insert and count the batch in one transaction, commit, then wake each request
-    with its own result."""
+    with its own result. `retention`: retention_parameters() (the defaults' if None)."""
+    retention = retention or retention_parameters(DEFAULTS)
     rows, starts = [], []
     for submission in batch:
         starts.append(len(rows) + 1)
@@ -204,8 +248,15 @@ def write_batch(conn, batch, shard):
     started = time.perf_counter()
     with conn.cursor() as cur:
         cur.execute(
-            INSERT_BATCH,
-            {"rows": (b"[" + b",".join(rows) + b"]").decode(), "starts": starts, "shard": shard, "count": len(rows)},
+            statement,
+            {
+                "rows": (b"[" + b",".join(rows) + b"]").decode(),
+                "starts": starts,
+                "shard": shard,
+                "count": len(rows),
+                "today": partitions.today(),
+                **retention,
+            },
         )
         unique = dict(cur.fetchall())
     conn.commit()
@@ -237,6 +288,11 @@ class IngestPool:
         self._max_events = config["BATCH_MAX_EVENTS"]
         self._max_wait = config["BATCH_MAX_WAIT_MS"] / 1000.0
         self._deadline = config["RETRY_DEADLINE_SECONDS"]
+        self._config = config
+        self.retention = retention_parameters(config)
+        # Whether `events` is partitioned (schema 4): read on first use and again after
+        # a retryable error, since the switch can happen while the pool runs.
+        self._partitioned = None
         self.queue = BatchQueue(config["QUEUE_MAX_EVENTS"], config.get("QUEUE_MAX_BYTES"))
         # One connection per writer, held while it works and replaced when it breaks.
         self._connections = db.pool(self._url, self._writers, self._timeout)
@@ -298,6 +354,13 @@ class IngestPool:
         with green.deadline(self._timeout):
             return self._connections.getconn()
 
+    def _statement(self, conn):
+        if self._partitioned is None:
+            with conn.cursor() as cur:
+                cur.execute(IS_PARTITIONED)
+                self._partitioned = cur.fetchone()[0]
+        return INSERT_PARTITIONED if self._partitioned else INSERT_UNPARTITIONED
+
     def _release(self, conn, broken=False):
         if conn is not None:
             with contextlib.suppress(psycopg2.Error):
@@ -312,10 +375,11 @@ class IngestPool:
         while True:
             try:
                 conn = self._checkout(conn)
-                write_batch(conn, batch, shard)
+                write_batch(conn, batch, shard, self._statement(conn), self.retention)
                 return conn
             except RETRYABLE as exc:
                 metrics.DB_ERRORS.inc()
+                self._partitioned = None
                 conn = self._release(conn, broken=True)
                 if time.monotonic() >= deadline:
                     log.warning("giving up on a batch of %d requests: %s", len(batch), exc)
@@ -331,6 +395,11 @@ class IngestPool:
                     _fail(batch)
                     return None
                 conn.rollback()
+                if _missing_partition(exc) and time.monotonic() < deadline:
+                    # The retention timer has not run for longer than the days created
+                    # ahead: create what is missing and write again.
+                    partitions.ensure(conn, self._config)
+                    continue
                 if (exc.pgcode or "")[:2] not in EVENT_ERROR_CLASSES:
                     log.error("database error not caused by the events (SQLSTATE %s): %s", exc.pgcode, exc)
                     _fail(batch)
@@ -342,6 +411,10 @@ class IngestPool:
                 for submission in batch:
                     conn = self._write_with_retry(conn, [submission], shard)
                 return conn
+
+
+def _missing_partition(exc):
+    return isinstance(exc, psycopg2.errors.CheckViolation) and "no partition of relation" in str(exc)
 
 
 def _fail(batch):

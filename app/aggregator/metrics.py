@@ -7,8 +7,10 @@ drops the gauges of a worker that exited. Without it, the process's own samples.
 """
 
 import os
+from datetime import UTC, datetime, time
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 
 def registry():
@@ -43,3 +45,50 @@ DB_ERRORS = Counter("aggregator_database_errors", "Database errors seen by write
 RETRIES = Counter("aggregator_batch_retries", "Batch write retries")
 REJECTED = Counter("aggregator_requests_rejected", "Publish requests answered 4xx or 503", ["reason"])
 RESPONSES = Counter("aggregator_http_responses", "HTTP responses by status class", ["code"])
+
+
+def _day_start(day):
+    return datetime.combine(day, time(), tzinfo=UTC).timestamp()
+
+
+class RetentionCollector:
+    """The data lifecycle, read from the database at scrape time (partitions.status):
+    the same on every aggregator, whichever one ran the retention."""
+
+    def __init__(self, status):
+        self.status = status
+
+    def collect(self):
+        found = self.status
+        yield GaugeMetricFamily("aggregator_partitions", "Partitions of the events table", value=found["partitions"])
+        if found["oldest_expiry"] is not None:
+            yield GaugeMetricFamily(
+                "aggregator_partition_oldest_expiry_timestamp_seconds",
+                "Start of the expiry day of the oldest partition (retention drops it the day after)",
+                value=_day_start(found["oldest_expiry"]),
+            )
+            yield GaugeMetricFamily(
+                "aggregator_partition_newest_expiry_timestamp_seconds",
+                "Start of the expiry day of the newest partition (created ahead)",
+                value=_day_start(found["newest_expiry"]),
+            )
+        if found["last_run"] is not None:
+            yield GaugeMetricFamily(
+                "aggregator_retention_last_run_timestamp_seconds",
+                "When a retention run last finished",
+                value=found["last_run"].timestamp(),
+            )
+        yield CounterMetricFamily(
+            "aggregator_retention_rows_dropped", "Events dropped by retention runs", value=found["rows_dropped"]
+        )
+        yield CounterMetricFamily(
+            "aggregator_retention_partitions_dropped",
+            "Partitions dropped by retention runs",
+            value=found["partitions_dropped"],
+        )
+
+
+def retention_registry(status):
+    found = CollectorRegistry()
+    found.register(RetentionCollector(status))
+    return found

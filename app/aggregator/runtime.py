@@ -6,7 +6,7 @@ import time
 
 from flask import current_app
 
-from . import db, green, schema
+from . import db, green, partitions, schema
 from .budget import ByteBudget
 from .ingest import IngestPool
 from .monitoring import MonitoringClient
@@ -98,10 +98,18 @@ class Runtime:
             self._monitoring = MonitoringClient(self.config)
         return self._monitoring
 
-    def migrate(self, url=None):
+    def migrate(self, url=None, switch=True):
         conn = db.connect(url or self._require_url(), self.config["CONNECT_TIMEOUT"])
         try:
-            return schema.migrate(conn)
+            return schema.migrate(conn, self.config, switch=switch)
+        finally:
+            conn.close()
+
+    def maintain(self):
+        """One retention run (partitions.run) on the primary."""
+        conn = db.connect(self._require_url(), self.config["CONNECT_TIMEOUT"])
+        try:
+            return partitions.run(conn, self.config)
         finally:
             conn.close()
 

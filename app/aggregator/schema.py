@@ -2,11 +2,28 @@
 
 Run by `flask --app aggregator migrate` (the deployment does this once) and, when
 AUTO_MIGRATE is on, when the ingestion pool starts. Never at import time.
+
+A migration is SQL, or a function for one that works in steps (its own transactions,
+so a long backfill never holds a lock). Most only add, and the running (older) code
+keeps working on them; a *switch* changes what the older code relies on, so the
+deployment applies it (`migrate --switch`) only once every aggregator runs the new
+code, which works on the schema before and after it.
 """
 
-MIGRATION_LOCK = 7_364_221
+from datetime import timedelta
 
-MIGRATIONS = [
+import psycopg2
+import psycopg2.errors
+
+from . import config, partitions
+
+MIGRATION_LOCK = 7_364_221
+# Keys copied per transaction while migration 3 fills event_keys.
+BACKFILL_BATCH = 20_000
+# Attempts at the switch's short exclusive lock before migrate gives up.
+SWITCH_ATTEMPTS = 30
+
+SQL_MIGRATIONS = [
     (
         1,
         """
@@ -53,21 +70,202 @@ MIGRATIONS = [
 ]
 
 
-def migrate(conn):
-    """Apply pending migrations; returns the versions applied."""
+# Migration 3, additive: the key table, the retention record, and the old table made
+# ready to become the first partition. Every row it holds (and every row the older code
+# still writes) gets one expiry day, `legacy`: RETENTION_DAYS after this migration.
+PREPARE = """
+CREATE TABLE IF NOT EXISTS event_keys (
+    topic      text NOT NULL,
+    event_id   text NOT NULL,
+    expires_on date NOT NULL,
+    PRIMARY KEY (topic, event_id)
+);
+CREATE TABLE IF NOT EXISTS retention_runs (
+    ran_at             timestamptz PRIMARY KEY DEFAULT clock_timestamp(),
+    partitions_created integer NOT NULL,
+    partitions_dropped integer NOT NULL,
+    rows_dropped       bigint  NOT NULL
+);
+-- A constant default: no table rewrite, the old rows read it from the catalog.
+ALTER TABLE events ADD COLUMN IF NOT EXISTS expires_on date NOT NULL DEFAULT %(legacy)s;
+-- Until the switch, whatever the older code inserts has its key copied, in its own
+-- statement's transaction.
+CREATE OR REPLACE FUNCTION events_copy_keys() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO event_keys (topic, event_id, expires_on)
+    SELECT topic, event_id, expires_on FROM new_rows ORDER BY topic, event_id
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER events_copy_keys AFTER INSERT ON events
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION events_copy_keys();
+"""
+
+# The keys of the rows already stored, one batch per transaction, in key order.
+BACKFILL = """
+WITH batch AS (
+    SELECT topic, event_id, expires_on FROM ONLY events
+    WHERE (topic, event_id) > (%(topic)s, %(event_id)s)
+    ORDER BY topic, event_id LIMIT %(limit)s
+), copied AS (
+    INSERT INTO event_keys (topic, event_id, expires_on) SELECT * FROM batch ON CONFLICT DO NOTHING
+)
+SELECT topic, event_id FROM batch ORDER BY topic DESC, event_id DESC LIMIT 1
+"""
+
+# Migration 4, the switch: `events` becomes a table partitioned by expiry day and the old
+# table its first partition. The CHECK constraint (validated beforehand, without
+# blocking writes) spares the attach a scan, so the exclusive lock lasts milliseconds.
+SWITCH = """
+LOCK TABLE events IN ACCESS EXCLUSIVE MODE;
+ALTER TABLE events RENAME TO events_legacy;
+ALTER INDEX events_pkey RENAME TO events_legacy_pkey;
+ALTER INDEX events_order RENAME TO events_legacy_order;
+ALTER INDEX events_source RENAME TO events_legacy_source;
+DROP TRIGGER events_copy_keys ON events_legacy;
+DROP FUNCTION events_copy_keys();
+ALTER TABLE events_legacy ALTER COLUMN expires_on DROP DEFAULT;
+CREATE TABLE events (
+    topic       text        NOT NULL,
+    event_id    text        NOT NULL,
+    ts          timestamptz NOT NULL,
+    source      text,
+    payload     jsonb,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    expires_on  date        NOT NULL
+) PARTITION BY RANGE (expires_on);
+CREATE INDEX events_order ON events (ts, topic, event_id);
+CREATE INDEX events_source ON events (source, ts) WHERE source IS NOT NULL;
+ALTER TABLE events ATTACH PARTITION events_legacy FOR VALUES FROM (%(legacy)s) TO (%(legacy_end)s);
+"""
+
+LEGACY_DEFAULT = """
+SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+WHERE d.adrelid = 'events'::regclass AND a.attname = 'expires_on'
+"""
+
+
+def _legacy_expiry(conn):
+    """The expiry day migration 3 gave the old rows (the column's constant default)."""
+    with conn.cursor() as cur:
+        cur.execute(LEGACY_DEFAULT)
+        expression = cur.fetchone()[0]  # e.g. '2027-01-05'::date, written by PREPARE
+        cur.execute(f"SELECT {expression}")
+        return cur.fetchone()[0]
+
+
+def _with_lock_timeout(conn, statement, params, attempts):
+    """Run DDL that needs a strong lock in short tries: waiting behind a long
+    transaction must not queue the writers behind it for longer than the timeout."""
+    for attempt in range(attempts):
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(f"SET LOCAL lock_timeout = '{partitions.LOCK_TIMEOUT}'")
+                cur.execute(statement, params)
+                return cur
+        except psycopg2.errors.LockNotAvailable:
+            if attempt + 1 == attempts:
+                raise
+    return None
+
+
+def prepare_partitioning(conn, settings):
+    legacy = partitions.today() + timedelta(days=settings["RETENTION_DAYS"])
+    _with_lock_timeout(conn, PREPARE, {"legacy": legacy}, SWITCH_ATTEMPTS)
+    legacy = _legacy_expiry(conn)  # an interrupted earlier run may have set it
+    last = ("", "")
+    while last is not None:
+        with conn, conn.cursor() as cur:
+            cur.execute(BACKFILL, {"topic": last[0], "event_id": last[1], "limit": BACKFILL_BATCH})
+            last = cur.fetchone()
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT 1 FROM pg_constraint WHERE conrelid = 'events'::regclass AND conname = 'events_legacy_expiry'"
+        )
+        exists = cur.fetchone()
+    if not exists:
+        _with_lock_timeout(
+            conn,
+            "ALTER TABLE events ADD CONSTRAINT events_legacy_expiry"
+            " CHECK (expires_on >= %(legacy)s AND expires_on < %(legacy_end)s) NOT VALID",
+            {"legacy": legacy, "legacy_end": legacy + timedelta(days=1)},
+            SWITCH_ATTEMPTS,
+        )
+    # Scans the old rows under a lock that lets inserts through.
+    with conn, conn.cursor() as cur:
+        cur.execute("ALTER TABLE events VALIDATE CONSTRAINT events_legacy_expiry")
+
+
+def partition_events(conn, settings):
+    legacy = _legacy_expiry(conn)
+    for attempt in range(SWITCH_ATTEMPTS):
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(f"SET LOCAL lock_timeout = '{partitions.LOCK_TIMEOUT}'")
+                cur.execute(SWITCH, {"legacy": legacy, "legacy_end": legacy + timedelta(days=1)})
+                # Today's partitions before any insert can look for them.
+                partitions.attach_missing(cur, settings)
+            return
+        except psycopg2.errors.LockNotAvailable:
+            if attempt + 1 == SWITCH_ATTEMPTS:
+                raise
+
+
+# (version, SQL or a step function, switch?)
+MIGRATIONS = [
+    *((version, statement, False) for version, statement in SQL_MIGRATIONS),
+    (3, prepare_partitioning, False),
+    (4, partition_events, True),
+]
+
+
+def migrate(conn, settings=None, switch=True, through=None):
+    """Apply pending migrations (without `switch`, stop before the first switch; with
+    `through`, after that version); returns the versions applied. `settings`: the app's
+    config (retention)."""
+    settings = {**config.DEFAULTS, **(settings or {})}
     applied = []
     with conn, conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         cur.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        cur.execute("SELECT version FROM schema_migrations")
-        done = {row[0] for row in cur.fetchall()}
-        for version, sql in MIGRATIONS:
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+    conn.commit()
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT version FROM schema_migrations")
+            done = {row[0] for row in cur.fetchall()}
+        for version, step, is_switch in MIGRATIONS:
             if version in done:
                 continue
-            cur.execute(sql)
-            cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            if (is_switch and not switch) or (through is not None and version > through):
+                break
+            if callable(step):
+                step(conn, settings)
+                with conn, conn.cursor() as cur:
+                    cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            else:
+                with conn, conn.cursor() as cur:
+                    cur.execute(step)
+                    cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
             applied.append(version)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        conn.commit()
     return applied
+
+
+def pending(conn):
+    """Versions not applied yet."""
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return [version for version, _, _ in MIGRATIONS]
+        cur.execute("SELECT version FROM schema_migrations")
+        done = {row[0] for row in cur.fetchall()}
+    return [version for version, _, _ in MIGRATIONS if version not in done]

@@ -1,8 +1,10 @@
+from datetime import date
+
 import psycopg2
 import pytest
 from flask.testing import FlaskClient
 
-from aggregator import create_app
+from aggregator import create_app, partitions
 
 # One token for every scope in the app tests; test_auth.py builds apps with separate ones.
 TOKEN = "test-token-for-every-scope"
@@ -42,12 +44,11 @@ def client(app):
     return app.test_client()
 
 
-@pytest.fixture
-def sql(database_url):
-    """Run a query directly against the test database."""
+def query_runner(url):
+    """run(query, params): one statement against the database at `url`, its rows."""
 
     def run(query, params=None):
-        conn = psycopg2.connect(database_url)
+        conn = psycopg2.connect(url)
         try:
             with conn, conn.cursor() as cur:
                 cur.execute(query, params)
@@ -56,3 +57,34 @@ def sql(database_url):
             conn.close()
 
     return run
+
+
+@pytest.fixture
+def sql(database_url):
+    """Run a query directly against the test database."""
+    return query_runner(database_url)
+
+
+@pytest.fixture
+def sql_at():
+    """query_runner, for a test's other databases."""
+    return query_runner
+
+
+# The day the clock fixture starts at.
+DAY = date(2031, 3, 10)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The day the app counts expiry from: DAY, moved with clock.set(day)."""
+
+    class Clock:
+        day = DAY
+
+        def set(self, day):
+            self.day = day
+
+    found = Clock()
+    monkeypatch.setattr(partitions, "today", lambda: found.day)
+    return found

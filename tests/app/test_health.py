@@ -1,5 +1,9 @@
 """GET /health, /ready and /metrics."""
 
+import time
+from datetime import UTC, datetime, timedelta
+
+from conftest import DAY
 from prometheus_client.parser import text_string_to_metric_families
 
 from testbed.pgserver import free_port
@@ -69,3 +73,19 @@ def test_metrics_move_by_what_the_requests_did(client):
     assert moved("aggregator_requests_rejected_total", reason="malformed_json") == 1
     assert moved("aggregator_database_errors_total") == 0
     assert after[("aggregator_queue_events", ())] == 0
+
+
+def test_metrics_show_the_data_lifecycle(make_app, clock):
+    app = make_app(RETENTION_DAYS=1)
+    client = app.test_client()
+    client.post("/publish", json=[{"event_id": f"r{n}"} for n in range(5)])
+    clock.set(DAY + timedelta(days=2))
+    assert app.test_cli_runner().invoke(args=["retention"]).exit_code == 0
+    found = metric_values(client)
+    assert found[("aggregator_retention_rows_dropped_total", ())] == 5
+    assert found[("aggregator_retention_partitions_dropped_total", ())] >= 1
+    assert found[("aggregator_retention_last_run_timestamp_seconds", ())] > time.time() - 60
+    oldest = datetime.combine(DAY + timedelta(days=2), datetime.min.time(), tzinfo=UTC).timestamp()
+    assert found[("aggregator_partition_oldest_expiry_timestamp_seconds", ())] == oldest
+    newest = found[("aggregator_partition_newest_expiry_timestamp_seconds", ())]
+    assert found[("aggregator_partitions", ())] == (newest - oldest) / 86400 + 1

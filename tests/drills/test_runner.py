@@ -170,7 +170,9 @@ def test_an_acknowledged_event_missing_from_the_table_fails_the_drill(database_u
     conn = psycopg2.connect(database_url)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("INSERT INTO events (topic, event_id, ts) VALUES ('drill', 'stored', now())")
+            cur.execute(
+                "INSERT INTO events (topic, event_id, ts, expires_on) VALUES ('drill', 'stored', now(), current_date)"
+            )
         missing = missing_acks(conn, read_acks(ack_log))
     finally:
         conn.close()

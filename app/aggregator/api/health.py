@@ -5,7 +5,7 @@ import logging
 from flask import Blueprint, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .. import auth, metrics
+from .. import auth, metrics, partitions
 from ..db import RETRYABLE
 from ..runtime import current_runtime
 from . import json_response
@@ -45,4 +45,10 @@ def ready():
 @bp.get("/metrics")
 def prometheus_metrics():
     auth.check("metrics")
-    return current_app.response_class(generate_latest(metrics.registry()), mimetype=CONTENT_TYPE_LATEST)
+    body = generate_latest(metrics.registry())
+    try:
+        with current_runtime().primary_reads.cursor() as cur:
+            body += generate_latest(metrics.retention_registry(partitions.status(cur)))
+    except RETRYABLE as exc:  # the process's own metrics still answer
+        log.warning("retention metrics unavailable: %s", str(exc).strip())
+    return current_app.response_class(body, mimetype=CONTENT_TYPE_LATEST)
