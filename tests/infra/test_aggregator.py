@@ -4,7 +4,7 @@ import time
 import uuid
 
 import pytest
-from lab import ADDRESSES, APP_NODES, PG_NODES, assert_service_up, call, node, query, secret, wait_for
+from lab import ADDRESSES, APP_NODES, PG_NODES, assert_service_up, call, leader_name, node, query, secret, wait_for
 
 
 def stored_on(name, topic):
@@ -84,3 +84,40 @@ def test_publish_without_the_write_token_is_refused_and_stores_nothing():
         assert (status, body["error"]) == (401, "unauthorized"), body
     assert stored_on("pg1", topic) == 0
     assert call("GET", "/stats", token="not-a-token")[0] == 401
+
+
+def app_query(sql, params=None):
+    """As the application, on the leader."""
+    return query(
+        ADDRESSES[leader_name()],
+        5432,
+        sql,
+        params,
+        user="aggregator",
+        password=secret("postgres_app"),
+        dbname="aggregator",
+    )
+
+
+@pytest.mark.parametrize("name", list(APP_NODES))
+def test_the_retention_timer_is_scheduled(name):
+    assert node(name).check_output("systemctl is-enabled aggregator-retention.timer") == "enabled"
+    assert node(name).check_output("systemctl is-active aggregator-retention.timer") == "active"
+
+
+def test_a_retention_run_from_an_aggregator_keeps_the_partitions_ahead():
+    assert app_query("SELECT relkind FROM pg_class WHERE oid = 'events'::regclass") == [("p",)]
+    name = next(iter(APP_NODES))
+    node(name).check_output("systemctl start aggregator-retention.service")
+    log = node(name).check_output(
+        "journalctl --no-pager -o cat -u aggregator-retention.service --since '-2 min' | grep rows_dropped | tail -1"
+    )
+    assert '"dropped": []' in log, log
+    # Today through the longest retention and the days ahead (the lab keeps the defaults).
+    ahead = app_query(
+        "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'events'::regclass AND c.relname LIKE 'events_expire_%%'"
+        " AND to_date(right(c.relname, 8), 'YYYYMMDD') >= (now() AT TIME ZONE 'UTC')::date"
+    )[0][0]
+    assert ahead >= 30 + 7 + 1, f"expected at least 38 partitions from today on, found {ahead}"
+    assert app_query("SELECT count(*) FROM retention_runs WHERE ran_at > now() - interval '2 minutes'")[0][0] >= 1
