@@ -377,6 +377,14 @@ class IngestPool:
                 conn = self._checkout(conn)
                 write_batch(conn, batch, shard, self._statement(conn), self.retention)
                 return conn
+            except psycopg2.errors.DiskFull as exc:
+                # Not over in seconds, and nothing is stored meanwhile: answer 503 at
+                # once rather than hold the requests (and the queue) for the deadline.
+                metrics.DB_ERRORS.inc()
+                log.error("the database's disk is full: %s", str(exc).strip())
+                conn.rollback()
+                _fail(batch)
+                return conn
             except RETRYABLE as exc:
                 metrics.DB_ERRORS.inc()
                 self._partitioned = None

@@ -19,8 +19,6 @@ from psycopg2 import sql
 log = logging.getLogger(__name__)
 
 PREFIX = "events_expire_"
-# The partition that held the table before it was partitioned (schema migration 4).
-LEGACY = "events_legacy"
 # One retention run at a time, whichever aggregator's timer fires.
 RETENTION_LOCK = 7_364_222
 # One creator of partitions at a time.

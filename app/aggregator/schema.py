@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import psycopg2
 import psycopg2.errors
+from psycopg2 import sql
 
 from . import config, partitions
 
@@ -115,17 +116,18 @@ SELECT topic, event_id FROM batch ORDER BY topic DESC, event_id DESC LIMIT 1
 """
 
 # Migration 4, the switch: `events` becomes a table partitioned by expiry day and the old
-# table its first partition. The CHECK constraint (validated beforehand, without
-# blocking writes) spares the attach a scan, so the exclusive lock lasts milliseconds.
+# table the partition of the day its rows expire. The CHECK constraint (validated
+# beforehand, without blocking writes) spares the attach a scan, so the exclusive lock
+# lasts milliseconds.
 SWITCH = """
 LOCK TABLE events IN ACCESS EXCLUSIVE MODE;
-ALTER TABLE events RENAME TO events_legacy;
-ALTER INDEX events_pkey RENAME TO events_legacy_pkey;
-ALTER INDEX events_order RENAME TO events_legacy_order;
-ALTER INDEX events_source RENAME TO events_legacy_source;
-DROP TRIGGER events_copy_keys ON events_legacy;
+ALTER TABLE events RENAME TO {old};
+ALTER INDEX events_pkey RENAME TO {old_pkey};
+ALTER INDEX events_order RENAME TO {old_order};
+ALTER INDEX events_source RENAME TO {old_source};
+DROP TRIGGER events_copy_keys ON {old};
 DROP FUNCTION events_copy_keys();
-ALTER TABLE events_legacy ALTER COLUMN expires_on DROP DEFAULT;
+ALTER TABLE {old} ALTER COLUMN expires_on DROP DEFAULT;
 CREATE TABLE events (
     topic       text        NOT NULL,
     event_id    text        NOT NULL,
@@ -137,7 +139,7 @@ CREATE TABLE events (
 ) PARTITION BY RANGE (expires_on);
 CREATE INDEX events_order ON events (ts, topic, event_id);
 CREATE INDEX events_source ON events (source, ts) WHERE source IS NOT NULL;
-ALTER TABLE events ATTACH PARTITION events_legacy FOR VALUES FROM (%(legacy)s) TO (%(legacy_end)s);
+ALTER TABLE events ATTACH PARTITION {old} FOR VALUES FROM (%(legacy)s) TO (%(legacy_end)s);
 """
 
 LEGACY_DEFAULT = """
@@ -204,7 +206,13 @@ def partition_events(conn, settings):
         try:
             with conn, conn.cursor() as cur:
                 cur.execute(f"SET LOCAL lock_timeout = '{partitions.LOCK_TIMEOUT}'")
-                cur.execute(SWITCH, {"legacy": legacy, "legacy_end": legacy + timedelta(days=1)})
+                old = partitions.name(legacy)
+                names = {
+                    "old": old,
+                    **{f"old_{suffix}": f"{old}_{suffix}" for suffix in ("pkey", "order", "source")},
+                }
+                statement = sql.SQL(SWITCH).format(**{key: sql.Identifier(value) for key, value in names.items()})
+                cur.execute(statement, {"legacy": legacy, "legacy_end": legacy + timedelta(days=1)})
                 # Today's partitions before any insert can look for them.
                 partitions.attach_missing(cur, settings)
             return

@@ -1,14 +1,21 @@
 """The ingestion pool: bounded queue, group commit, isolation of a refused request."""
 
 import contextlib
+import os
+import shutil
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import orjson
 import psycopg2
 import pytest
+from prometheus_client import REGISTRY
 
+from aggregator import partitions
+from aggregator.config import DEFAULTS
 from aggregator.ingest import BatchQueue, IngestPool, QueueFull, Rejected, Submission, Unavailable, write_batch
 from drills.polling import wait_until
 
@@ -251,3 +258,60 @@ def test_queue_refuses_beyond_its_byte_budget():
         queue.put(Submission([row("t", "more", payload="x" * 200)]))
     queue.take(max_events=10, max_wait=0)
     queue.put(Submission([row("t", "more", payload="x" * 200)]))  # its bytes were given back
+
+
+@pytest.fixture
+def small_disk(pg_server):
+    """A 24 MiB filesystem the test server can write to, as the tablespace `small_disk`."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a filesystem needs root")
+    mount = os.path.join(pg_server.base, "small_disk")
+    os.mkdir(mount)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mount], check=True)
+    shutil.chown(mount, "postgres", "postgres")
+    yield mount
+    subprocess.run(["umount", "--lazy", mount], check=True)
+    os.rmdir(mount)
+
+
+def autocommit(url, statement):
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def test_a_full_disk_answers_503_acknowledges_only_what_is_stored_and_recovers_when_space_is_freed(
+    make_app, database_url, sql, small_disk
+):
+    autocommit(database_url, f"CREATE TABLESPACE small_disk LOCATION '{small_disk}'")
+    # Today's partition and the key table live on the small filesystem; a ballast table
+    # takes most of it, as old partitions would.
+    today = partitions.name(partitions.today() + timedelta(days=DEFAULTS["RETENTION_DAYS"]))
+    sql(f"ALTER TABLE {today} SET TABLESPACE small_disk")
+    sql("ALTER TABLE event_keys SET TABLESPACE small_disk")
+    sql("CREATE TABLE ballast TABLESPACE small_disk AS SELECT repeat('x', 1000) AS f FROM generate_series(1, 14000)")
+    client = make_app(RETRY_DEADLINE_SECONDS=10).test_client()
+    retries = REGISTRY.get_sample_value("aggregator_batch_retries_total")
+    acked, answer = 0, None
+    for batch in range(200):
+        events = [{"event_id": f"{batch}-{n}", "payload": {"text": "y" * 900}} for n in range(100)]
+        answer = client.post("/publish", json=events)
+        if answer.status_code != 202:
+            break
+        acked += 100
+    assert answer.status_code == 503, f"expected the disk to fill, {acked} events acknowledged"
+    assert answer.headers["Retry-After"] == str(DEFAULTS["RETRY_AFTER_SECONDS"])
+    assert answer.json["error"] == "unavailable"
+    assert REGISTRY.get_sample_value("aggregator_batch_retries_total") == retries, "a full disk is not retried"
+    assert acked > 0
+    assert sql("SELECT count(*) FROM events") == [(acked,)]
+    assert client.get("/stats").json["unique_processed"] == acked
+
+    sql("DROP TABLE ballast")  # what a retention run does to an expired partition
+    again = client.post("/publish", json=events)
+    assert again.status_code == 202, again.json
+    assert sql("SELECT count(*) FROM events") == [(acked + 100,)]
