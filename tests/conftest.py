@@ -45,6 +45,12 @@ def database_url(make_database):
     return make_database()
 
 
+@pytest.fixture
+def admin_sql_run(pg_server):
+    """Run one statement as the superuser outside a transaction (databases, tablespaces)."""
+    return lambda statement: admin_sql(pg_server, statement)
+
+
 def admin_sql(server, statement):
     conn = psycopg2.connect(server.url())
     conn.autocommit = True

@@ -261,33 +261,25 @@ def test_queue_refuses_beyond_its_byte_budget():
 
 
 @pytest.fixture
-def small_disk(pg_server):
-    """A 24 MiB filesystem the test server can write to, as the tablespace `small_disk`."""
+def small_disk(pg_server, admin_sql_run):
+    """The tablespace `small_disk` on a 24 MiB filesystem. Ask for it before the
+    database: it goes after the database (and whatever it put there) was dropped."""
     if os.geteuid() != 0:
         pytest.skip("mounting a filesystem needs root")
     mount = os.path.join(pg_server.base, "small_disk")
     os.mkdir(mount)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mount], check=True)
     shutil.chown(mount, "postgres", "postgres")
-    yield mount
+    admin_sql_run(f"CREATE TABLESPACE small_disk LOCATION '{mount}'")
+    yield "small_disk"
+    admin_sql_run("DROP TABLESPACE small_disk")
     subprocess.run(["umount", "--lazy", mount], check=True)
     os.rmdir(mount)
 
 
-def autocommit(url, statement):
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement)
-    finally:
-        conn.close()
-
-
 def test_a_full_disk_answers_503_acknowledges_only_what_is_stored_and_recovers_when_space_is_freed(
-    make_app, database_url, sql, small_disk
+    small_disk, make_app, sql
 ):
-    autocommit(database_url, f"CREATE TABLESPACE small_disk LOCATION '{small_disk}'")
     # Today's partition and the key table live on the small filesystem; a ballast table
     # takes most of it, as old partitions would.
     today = partitions.name(partitions.today() + timedelta(days=DEFAULTS["RETENTION_DAYS"]))
