@@ -52,8 +52,8 @@ SELECT 'topic-' || mod(n, {topics}), 'd{day}-' || n,
 FROM generate_series(1, %(rows)s) n
 """
 LOAD_KEYS = """
-INSERT INTO event_keys (topic, event_id, expires_on)
-SELECT topic, event_id, expires_on FROM {table} ON CONFLICT DO NOTHING
+INSERT INTO event_keys (key, expires_on)
+SELECT event_key(topic, event_id), expires_on FROM {table} ON CONFLICT DO NOTHING
 """
 
 # The layout before partitioning, for the bytes-per-event comparison.

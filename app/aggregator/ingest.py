@@ -74,16 +74,18 @@ GROUP BY 1
 INSERT_PARTITIONED = (
     INPUT
     + """
-, fresh AS (
-    INSERT INTO event_keys (topic, event_id, expires_on)
-    SELECT topic, event_id, expires_on FROM input ORDER BY topic, event_id
-    ON CONFLICT (topic, event_id) DO NOTHING
-    RETURNING topic, event_id
+, keyed AS (
+    SELECT *, event_key(topic, event_id) AS key FROM input
+), fresh AS (
+    INSERT INTO event_keys (key, expires_on)
+    SELECT key, expires_on FROM keyed ORDER BY key
+    ON CONFLICT (key) DO NOTHING
+    RETURNING key
 ), inserted AS (
     INSERT INTO events (topic, event_id, ts, source, payload, expires_on)
-    SELECT DISTINCT ON (topic, event_id) topic, event_id, ts, source, payload, expires_on
-    FROM fresh JOIN input USING (topic, event_id)
-    ORDER BY topic, event_id, position
+    SELECT DISTINCT ON (key) topic, event_id, ts, source, payload, expires_on
+    FROM fresh JOIN keyed USING (key)
+    ORDER BY key, position
     RETURNING topic, event_id
 )"""
     + COUNT_AND_CREDIT

@@ -4,7 +4,7 @@ Each event is stored with `expires_on` = the day it arrived (UTC) plus its topic
 retention, and `events` is range-partitioned on that column: every partition holds the
 events that expire on one day, whatever their topic, so retention is always a whole
 partition to drop, never a DELETE. Deduplication does not rely on the partitions:
-`event_keys` holds one row per (topic, event_id) with the same expiry, and the
+`event_keys` holds one row per (topic, event_id) (its digest, `event_key()`) with the same expiry, and the
 retention run removes a partition's keys just before it drops the partition, so a key
 is a duplicate for as long as its event is kept.
 """
@@ -112,7 +112,7 @@ def drop(conn, partition, expires_on):
         statement = sql.SQL(
             "WITH batch AS (SELECT ts, topic, event_id FROM {} " + after + " ORDER BY ts, topic, event_id LIMIT %(n)s),"
             " gone AS (DELETE FROM event_keys k USING batch b"
-            " WHERE k.topic = b.topic AND k.event_id = b.event_id AND k.expires_on = %(day)s RETURNING 1)"
+            " WHERE k.key = event_key(b.topic, b.event_id) AND k.expires_on = %(day)s RETURNING 1)"
             " SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM gone),"
             " (SELECT array[ts::text, topic, event_id] FROM batch ORDER BY ts DESC, topic DESC, event_id DESC LIMIT 1)"
         ).format(table)
