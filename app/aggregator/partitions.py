@@ -112,8 +112,8 @@ def drop(conn, partition, expires_on):
         statement = sql.SQL(
             "WITH batch AS (SELECT ts, topic, event_id FROM {} " + after + " ORDER BY ts, topic, event_id LIMIT %(n)s),"
             " gone AS (DELETE FROM event_keys k USING batch b"
-            " WHERE k.key = event_key(b.topic, b.event_id) AND k.expires_on = %(day)s RETURNING 1)"
-            " SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM gone),"
+            " WHERE k.key = event_key(b.topic, b.event_id) AND k.expires_on = %(day)s)"
+            " SELECT (SELECT count(*) FROM batch),"
             " (SELECT array[ts::text, topic, event_id] FROM batch ORDER BY ts DESC, topic DESC, event_id DESC LIMIT 1)"
         ).format(table)
         params = {"n": KEY_BATCH, "day": expires_on}
@@ -121,7 +121,7 @@ def drop(conn, partition, expires_on):
             params.update(ts=last[0], topic=last[1], event_id=last[2])
         with conn, conn.cursor() as cur:
             cur.execute(statement, params)
-            seen, _, last = cur.fetchone()
+            seen, last = cur.fetchone()
         rows += seen
         if seen < KEY_BATCH:
             break

@@ -133,15 +133,8 @@ ALTER INDEX events_source RENAME TO {old_source};
 DROP TRIGGER events_copy_keys ON {old};
 DROP FUNCTION events_copy_keys();
 ALTER TABLE {old} ALTER COLUMN expires_on DROP DEFAULT;
-CREATE TABLE events (
-    topic       text        NOT NULL,
-    event_id    text        NOT NULL,
-    ts          timestamptz NOT NULL,
-    source      text,
-    payload     jsonb,
-    received_at timestamptz NOT NULL DEFAULT now(),
-    expires_on  date        NOT NULL
-) PARTITION BY RANGE (expires_on);
+-- The old table's columns exactly, as the attach below requires.
+CREATE TABLE events (LIKE {old} INCLUDING DEFAULTS) PARTITION BY RANGE (expires_on);
 CREATE INDEX events_order ON events (ts, topic, event_id);
 CREATE INDEX events_source ON events (source, ts) WHERE source IS NOT NULL;
 ALTER TABLE events ATTACH PARTITION {old} FOR VALUES FROM (%(legacy)s) TO (%(legacy_end)s);
@@ -163,24 +156,24 @@ def _legacy_expiry(conn):
         return cur.fetchone()[0]
 
 
-def _with_lock_timeout(conn, statement, params, attempts):
-    """Run DDL that needs a strong lock in short tries: waiting behind a long
-    transaction must not queue the writers behind it for longer than the timeout."""
-    for attempt in range(attempts):
+def _in_lock_tries(conn, work):
+    """Run work(cursor), DDL that needs a strong lock, in one transaction whose lock
+    waits end after LOCK_TIMEOUT, up to SWITCH_ATTEMPTS times: waiting behind a long
+    transaction must not queue the writers behind it for longer than that."""
+    for attempt in range(SWITCH_ATTEMPTS):
         try:
             with conn, conn.cursor() as cur:
                 cur.execute(f"SET LOCAL lock_timeout = '{partitions.LOCK_TIMEOUT}'")
-                cur.execute(statement, params)
-                return cur
+                work(cur)
+            return
         except psycopg2.errors.LockNotAvailable:
-            if attempt + 1 == attempts:
+            if attempt + 1 == SWITCH_ATTEMPTS:
                 raise
-    return None
 
 
 def prepare_partitioning(conn, settings):
     legacy = partitions.today() + timedelta(days=settings["RETENTION_DAYS"])
-    _with_lock_timeout(conn, PREPARE, {"legacy": legacy}, SWITCH_ATTEMPTS)
+    _in_lock_tries(conn, lambda cur: cur.execute(PREPARE, {"legacy": legacy}))
     legacy = _legacy_expiry(conn)  # an interrupted earlier run may have set it
     last = ("", "")
     while last is not None:
@@ -193,12 +186,13 @@ def prepare_partitioning(conn, settings):
         )
         exists = cur.fetchone()
     if not exists:
-        _with_lock_timeout(
+        _in_lock_tries(
             conn,
-            "ALTER TABLE events ADD CONSTRAINT events_legacy_expiry"
-            " CHECK (expires_on >= %(legacy)s AND expires_on < %(legacy_end)s) NOT VALID",
-            {"legacy": legacy, "legacy_end": legacy + timedelta(days=1)},
-            SWITCH_ATTEMPTS,
+            lambda cur: cur.execute(
+                "ALTER TABLE events ADD CONSTRAINT events_legacy_expiry"
+                " CHECK (expires_on >= %(legacy)s AND expires_on < %(legacy_end)s) NOT VALID",
+                {"legacy": legacy, "legacy_end": legacy + timedelta(days=1)},
+            ),
         )
     # Scans the old rows under a lock that lets inserts through.
     with conn, conn.cursor() as cur:
@@ -207,23 +201,16 @@ def prepare_partitioning(conn, settings):
 
 def partition_events(conn, settings):
     legacy = _legacy_expiry(conn)
-    for attempt in range(SWITCH_ATTEMPTS):
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(f"SET LOCAL lock_timeout = '{partitions.LOCK_TIMEOUT}'")
-                old = partitions.name(legacy)
-                names = {
-                    "old": old,
-                    **{f"old_{suffix}": f"{old}_{suffix}" for suffix in ("pkey", "order", "source")},
-                }
-                statement = sql.SQL(SWITCH).format(**{key: sql.Identifier(value) for key, value in names.items()})
-                cur.execute(statement, {"legacy": legacy, "legacy_end": legacy + timedelta(days=1)})
-                # Today's partitions before any insert can look for them.
-                partitions.attach_missing(cur, settings)
-            return
-        except psycopg2.errors.LockNotAvailable:
-            if attempt + 1 == SWITCH_ATTEMPTS:
-                raise
+    old = partitions.name(legacy)
+    names = {"old": old, **{f"old_{suffix}": f"{old}_{suffix}" for suffix in ("pkey", "order", "source")}}
+    statement = sql.SQL(SWITCH).format(**{key: sql.Identifier(value) for key, value in names.items()})
+
+    def switch(cur):
+        cur.execute(statement, {"legacy": legacy, "legacy_end": legacy + timedelta(days=1)})
+        # Today's partitions before any insert can look for them.
+        partitions.attach_missing(cur, settings)
+
+    _in_lock_tries(conn, switch)
 
 
 # (version, SQL or a step function, switch?)
@@ -259,26 +246,13 @@ def migrate(conn, settings=None, switch=True, through=None):
                 break
             if callable(step):
                 step(conn, settings)
-                with conn, conn.cursor() as cur:
-                    cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-            else:
-                with conn, conn.cursor() as cur:
+            with conn, conn.cursor() as cur:
+                if not callable(step):  # SQL: in the same transaction as its record
                     cur.execute(step)
-                    cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+                cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
             applied.append(version)
     finally:
         with conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
         conn.commit()
     return applied
-
-
-def pending(conn):
-    """Versions not applied yet."""
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
-        if not cur.fetchone()[0]:
-            return [version for version, _, _ in MIGRATIONS]
-        cur.execute("SELECT version FROM schema_migrations")
-        done = {row[0] for row in cur.fetchall()}
-    return [version for version, _, _ in MIGRATIONS if version not in done]
