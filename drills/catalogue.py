@@ -1,5 +1,7 @@
-"""Every drill the runner knows: the failover faults and the day-2 operations."""
+"""Every drill the runner knows: the failover faults, the day-2 operations and the
+data lifecycle's full disk."""
 
+from .disk import DiskFull
 from .faults import FAILOVER
 from .membership import AddNode, DcsMemberReplace, NodeReplace, RemoveNode
 from .rotation import RotateSecrets
@@ -8,4 +10,4 @@ from .upgrade import RollingUpgrade
 # Operations on a running cluster, in the order `make drills-day2` runs them (remove-node
 # takes out the node add-node brought in).
 DAY2 = {f.name: f for f in (AddNode, RemoveNode, NodeReplace, DcsMemberReplace, RollingUpgrade, RotateSecrets)}
-CATALOGUE = {**FAILOVER, **DAY2}
+CATALOGUE = {**FAILOVER, **DAY2, DiskFull.name: DiskFull}

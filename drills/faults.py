@@ -18,6 +18,7 @@ class Fault:
     # Alerts that must fire in Alertmanager during the fault and resolve after the heal
     # (checked where the inventory has a monitoring group).
     alerts = ()
+    alert_fire_limit = ALERT_FIRE_LIMIT  # seconds from the fault within which they must fire
     # Prometheus must show exactly one leader change and never two leaders at once.
     leader_change_in_prometheus = False
     # Probes this fault blinds by design (no budget of unknown time applies to them).
@@ -51,6 +52,10 @@ class Fault:
         returns the failures it saw ([]: none)."""
         return []
 
+    def report(self, cluster, before, node):
+        """What this fault measured beyond the common verdicts, for the result ({}: nothing)."""
+        return {}
+
     def writes_stop_limit(self, cluster):
         """Seconds within which the target must refuse writes (None: no such rule)."""
         return None
@@ -68,7 +73,7 @@ class Fault:
         """The cap on the load after the warm-up (the runner stops it COOLDOWN s after the
         settle): the hold (which waits for the expected alerts, up to ALERT_FIRE_LIMIT),
         the heal, the rejoin and the settling."""
-        return self.hold_for(cluster) + 300 + (ALERT_FIRE_LIMIT if self.alerts and cluster.monitoring else 0)
+        return self.hold_for(cluster) + 300 + (self.alert_fire_limit if self.alerts and cluster.monitoring else 0)
 
     # Faults at the front door: the VIP must move away from the target (None: it may).
     moves_vip = None

@@ -12,6 +12,7 @@ import pytest
 
 from drills import analysis, load
 from drills.checks import missing_acks
+from drills.disk import DiskFull
 from drills.faults import CrashPrimary, IsolatePrimary, KillPostgres
 from drills.load import read_acks
 from drills.nodes import CommandFailed, NodeControl
@@ -270,6 +271,16 @@ def test_an_expected_alert_must_fire_within_the_limit_and_resolve():
     assert verdict(result(failover_samples()) | {"alerts": stuck}) == [
         "alert StandbyNotStreaming did not resolve after the heal"
     ]
+
+
+def test_a_fault_may_give_its_alert_longer_to_fire():
+    """disk-full's alert has a `for` of a minute: its limit is the fault's own."""
+    slow = {"DiskAlmostFull": {"fired_after_s": 95.0, "resolved_after_heal_s": 20.0}}
+    own_limit = result(failover_samples()) | {"alerts": slow, "alert_fire_limit_s": DiskFull.alert_fire_limit}
+    assert verdict(own_limit) == []
+    assert verdict(result(failover_samples()) | {"alerts": slow})[0].startswith(
+        "alert DiskAlmostFull did not fire within 60 s"
+    )
 
 
 def test_prometheus_must_show_one_leader_change_and_never_two_leaders():
