@@ -4,10 +4,11 @@ First a ballast file leaves ALMOST_FULL of the filesystem free, below the DiskAl
 threshold, and the drill waits for that alert: it must fire before the disk is full.
 Then a second ballast takes every byte left and the disk stays full for the hold:
 PostgreSQL cannot extend a table, the aggregator answers 503 with Retry-After and
-acknowledges nothing it could not store. The heal deletes the ballast, as the runbook's
-first step does; ingest must resume with nothing restarted by hand (the aggregators
-keep their processes). What PostgreSQL and Patroni did meanwhile (a PANIC, a restart
-in place, a failover) is reported, not prescribed.
+acknowledges nothing it could not store. Within archive_timeout PostgreSQL must switch
+WAL segments, cannot create one, and stops; Patroni cannot start it again, gives the
+leadership up, and a replica (its own disk has room) is promoted. The heal deletes the
+ballast, as the runbook's first step does; the old primary must rejoin and ingest go
+on with nothing restarted by hand (the aggregators keep their processes).
 """
 
 import time
@@ -15,6 +16,7 @@ import time
 from .faults import Fault
 from .monitoring import Monitoring
 from .polling import wait_until as wait
+from .postgres import run_sql
 
 ALERT = "DiskAlmostFull"
 ALMOST_FULL = 0.03  # share of the filesystem the first ballast leaves free (the alert: < 5 %)
@@ -28,15 +30,40 @@ CLIENT_BACKOFF = 7.5  # the drills' publisher waits at most 5 s x 1.5 (jitter) b
 
 
 class DiskFull(Fault):
+    """Without archive_timeout nothing need switch WAL segments while inserts are
+    refused: PostgreSQL may run on with a full disk, and the drill holds it full for
+    `hold` s. With it, PostgreSQL must start a new segment within archive_timeout,
+    cannot, and stops (PANIC); Patroni then fails over. The hold covers that, and a
+    failover is required."""
+
     name, hold, loses_node, expect_failover = "disk-full", 60, False, None
     alerts = (ALERT,)
     alert_fire_limit = ALERT_WAIT
+    archive_timeout = 0  # the primary's, in seconds (read in prepare)
+    loop_wait = 10.0
 
     def prepare(self, cluster):
-        """No ballast left by an earlier run that died, on any database node."""
+        """No ballast left by an earlier run that died, on any database node; the
+        settings that decide whether PostgreSQL stops and Patroni fails over."""
         for node in cluster.nodes:
             directory = data_filesystem(cluster, node)["target"]
             cluster.exec(node, "rm", "-f", *(f"{directory}/{name}" for name in BALLAST))
+        leader = cluster.leader()
+        rows = run_sql(
+            cluster.connect(cluster.nodes[leader], dbname="postgres"),
+            "SELECT setting::int FROM pg_settings WHERE name = 'archive_timeout'",
+        )
+        self.archive_timeout = rows[0][0]
+        self.loop_wait = float(cluster.dynamic_config()["loop_wait"])
+        if self.archive_timeout:  # the primary stops: a replica must lead, it must rejoin
+            self.expect_failover, self.loses_node = True, True
+
+    def hold_for(self, cluster):
+        """Full until PostgreSQL had to switch segments (archive_timeout), Patroni saw
+        it stopped and gave the leader key up (a loop), and a replica took it (a loop)."""
+        if not self.archive_timeout:
+            return self.hold
+        return self.archive_timeout + 2 * self.loop_wait + 10
 
     def before(self, cluster, node):
         disk = data_filesystem(cluster, node)
@@ -82,13 +109,21 @@ class DiskFull(Fault):
         cluster.exec(node, "rm", "-f", *(f"{self.directory}/{name}" for name in BALLAST))
 
     def write_gap_bound(self, terms):
-        """Nothing is stored while the disk is full (the hold); after the heal the
-        publisher's next retry stores again, or, when PostgreSQL stopped on a full WAL,
-        Patroni starts it on its next loop."""
-        return terms.bound(hold=self.hold, client_backoff=CLIENT_BACKOFF, loop_wait=terms.loop_wait)
+        """Nothing is stored from the moment the disk is full. With archive_timeout, until
+        a replica leads: PostgreSQL stops within archive_timeout, Patroni gives the key
+        up on its next loop, a replica takes it on its own, HAProxy marks it up, and the
+        publisher's next retry lands. Without, until the heal (the hold) and the retry."""
+        if not self.archive_timeout:
+            return terms.bound(hold=self.hold, client_backoff=CLIENT_BACKOFF, loop_wait=terms.loop_wait)
+        return terms.bound(
+            archive_timeout=self.archive_timeout,
+            loop_wait=2 * terms.loop_wait,
+            haproxy_up=terms.haproxy_up,
+            client_backoff=CLIENT_BACKOFF,
+        )
 
     def load_seconds(self, cluster):
-        return ALERT_WAIT + self.hold + 300
+        return ALERT_WAIT + self.hold_for(cluster) + 300
 
     def after_load(self, cluster, before):
         """Nothing restarted by hand: every aggregator still runs as the process it was."""

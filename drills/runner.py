@@ -220,9 +220,12 @@ class Drill:
         if not timeline.injected:
             return {}
         try:
-            return self.fault.report(self.cluster, timeline.before, target)
+            report = self.fault.report(self.cluster, timeline.before, target)
         except FAULT_ERRORS as exc:
-            return {"fault_report_error": str(exc)}
+            report = {"fault_report_error": str(exc)}
+        for name, value in report.items():
+            self.log(f"[{self.fault.name}] {name}: {value}")
+        return report
 
     def _left_broken(self):
         """What the drill leaves broken ([]: the cluster and the front door are whole),

@@ -19,7 +19,8 @@ from drills.runner import Drill
 # The day-2 drills (add-node, remove-node, rotate-secrets: about 20 minutes of playbooks
 # under load) run with `make drills-day2`, outside CI's hour; their figures are on the
 # results page.
-DRILLS = ["switchover", "replica-crash", "crash-primary", "isolate-primary", "crash-balancer"]
+# disk-full fills the primary's own disk (the lab's loop-backed /var/lib/postgresql).
+DRILLS = ["switchover", "replica-crash", "crash-primary", "isolate-primary", "crash-balancer", "disk-full"]
 if DCS == "consul":
     DRILLS = ["crash-primary", "isolate-primary", "dcs-quorum-loss"]
 
