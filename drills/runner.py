@@ -358,8 +358,7 @@ class Drill:
         log = self.cluster.exec(
             node, "journalctl", "-u", "patroni", "--since", f"@{int(fault_time)}", "--no-pager", check=False
         ).stdout
-        reinit = any(word in log for word in ("basebackup", "reinitializ", "bootstrap from"))
-        return {"node": node, "streaming": streaming, "seconds": round(seconds, 1), "reinit": reinit}
+        return {"node": node, "streaming": streaming, "seconds": round(seconds, 1), "reinit": recloned(log)}
 
     def _streams_again(self, node, fault_time):
         """Asked of the node itself (etcd may still hold its old member entry): a
@@ -372,6 +371,18 @@ class Drill:
             return True
         started = datetime.datetime.fromisoformat(body.get("postmaster_start_time", "1970-01-01 00:00:00+00:00"))
         return started.timestamp() >= fault_time and body.get("replication_state") == "streaming"
+
+
+def recloned(patroni_log):
+    """Patroni's journal says the node was copied anew (a base backup, a reinitialize, a
+    bootstrap from the leader). PostgreSQL's own "all server processes terminated;
+    reinitializing", after one of its processes crashed, is a restart in place."""
+    return any(
+        word in line
+        for line in patroni_log.lower().splitlines()
+        if "server processes terminated; reinitializing" not in line
+        for word in ("basebackup", "reinitializ", "bootstrap from")
+    )
 
 
 def healthy_state(fault, cluster, node, before):

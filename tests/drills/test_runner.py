@@ -16,7 +16,7 @@ from drills.disk import DiskFull
 from drills.faults import CrashPrimary, IsolatePrimary, KillPostgres
 from drills.load import read_acks
 from drills.nodes import CommandFailed, NodeControl
-from drills.runner import Drill, healthy_state, observe_effect, verdict
+from drills.runner import Drill, healthy_state, observe_effect, recloned, verdict
 
 NODES = ("pg1", "pg2", "pg3")
 
@@ -158,6 +158,14 @@ def test_a_rebuilt_node_may_come_back_as_a_new_copy_a_crashed_one_may_not():
     replaced = dict(result(samples), expect_failover=False, target="pg3", rejoin=rebuilt, rebuilds=True)
     assert verdict(replaced) == []
     assert verdict(dict(replaced, rebuilds=False)) == [f"rejoin failed: {rebuilt}"]
+
+
+def test_a_postgres_restart_in_place_is_no_re_clone():
+    """disk-full: PostgreSQL's crash restart says "reinitializing"; Patroni's re-clone says more."""
+    restart = "2026-12-06 09:41:33.646 UTC [11095] LOG:  all server processes terminated; reinitializing\n"
+    assert not recloned(restart)
+    assert recloned(restart + "2026-12-06 09:41:40,001 INFO: trying to bootstrap from leader 'pg3'\n")
+    assert recloned("INFO: Reinitializing member pg1\n")
 
 
 def test_two_writable_nodes_in_one_sample_fail_the_drill():
