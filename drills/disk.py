@@ -4,11 +4,16 @@ First a ballast file leaves ALMOST_FULL of the filesystem free, below the DiskAl
 threshold, and the drill waits for that alert: it must fire before the disk is full.
 Then a second ballast takes every byte left and the disk stays full for the hold:
 PostgreSQL cannot extend a table, the aggregator answers 503 with Retry-After and
-acknowledges nothing it could not store. Within archive_timeout PostgreSQL must switch
-WAL segments, cannot create one, and stops; Patroni cannot start it again, gives the
-leadership up, and a replica (its own disk has room) is promoted. The heal deletes the
-ballast, as the runbook's first step does; the old primary must rejoin and ingest go
-on with nothing restarted by hand (the aggregators keep their processes).
+acknowledges nothing it could not store.
+
+Whether PostgreSQL stops meanwhile is WAL's doing: it PANICs when it must create a WAL
+segment and cannot. archive_timeout makes it start a segment at least that often, but
+a segment an earlier checkpoint recycled is reused without needing space, so a cluster
+that has recycled segments runs on refusing inserts. Both outcomes are allowed and
+reported. If PostgreSQL stopped, Patroni must have given the leadership to a replica
+(its own disk has room) before the ballast is deleted, and the old primary must rejoin.
+The heal deletes the ballast, as the runbook's first step does; ingest must go on with
+nothing restarted by hand (the aggregators keep their processes).
 """
 
 import time
@@ -30,12 +35,6 @@ CLIENT_BACKOFF = 7.5  # the drills' publisher waits at most 5 s x 1.5 (jitter) b
 
 
 class DiskFull(Fault):
-    """Without archive_timeout nothing need switch WAL segments while inserts are
-    refused: PostgreSQL may run on with a full disk, and the drill holds it full for
-    `hold` s. With it, PostgreSQL must start a new segment within archive_timeout,
-    cannot, and stops (PANIC); Patroni then fails over. The hold covers that, and a
-    failover is required."""
-
     name, hold, loses_node, expect_failover = "disk-full", 60, False, None
     alerts = (ALERT,)
     alert_fire_limit = ALERT_WAIT
@@ -44,26 +43,26 @@ class DiskFull(Fault):
 
     def prepare(self, cluster):
         """No ballast left by an earlier run that died, on any database node; the
-        settings that decide whether PostgreSQL stops and Patroni fails over."""
+        settings the hold and the bound are made of."""
         for node in cluster.nodes:
             directory = data_filesystem(cluster, node)["target"]
             cluster.exec(node, "rm", "-f", *(f"{directory}/{name}" for name in BALLAST))
-        leader = cluster.leader()
         rows = run_sql(
-            cluster.connect(cluster.nodes[leader], dbname="postgres"),
+            cluster.connect(cluster.nodes[cluster.leader()], dbname="postgres"),
             "SELECT setting::int FROM pg_settings WHERE name = 'archive_timeout'",
         )
         self.archive_timeout = rows[0][0]
         self.loop_wait = float(cluster.dynamic_config()["loop_wait"])
-        if self.archive_timeout:  # the primary stops: a replica must lead, it must rejoin
-            self.expect_failover, self.loses_node = True, True
 
     def hold_for(self, cluster):
-        """Full until PostgreSQL had to switch segments (archive_timeout), Patroni saw
-        it stopped and gave the leader key up (a loop), and a replica took it (a loop)."""
-        if not self.archive_timeout:
-            return self.hold
-        return self.archive_timeout + 2 * self.loop_wait + 10
+        """Full for at least one forced segment switch (archive_timeout) and the two
+        Patroni loops a failover takes after it, when the switch stops PostgreSQL."""
+        return max(self.hold, self.archive_timeout + 2 * self.loop_wait + 10)
+
+    def failover_wait(self):
+        """Seconds the heal waits for a replica to lead when PostgreSQL stopped late in
+        the hold: Patroni's loop on the old primary, then the replica's."""
+        return 2 * self.loop_wait + 10
 
     def before(self, cluster, node):
         disk = data_filesystem(cluster, node)
@@ -75,11 +74,11 @@ class DiskFull(Fault):
                 "made before it)"
             )
         self.directory = disk["target"]  # the heal must not need PostgreSQL: it may be down
+        self.postmaster_before = postmaster_start(cluster, node)
         return {
             "t": time.time(),
             "disk": disk,
             "aggregator_pids": aggregator_pids(cluster),
-            "postmaster_start": postmaster_start(cluster, node),
         }
 
     def inject(self, cluster, node, before):
@@ -105,25 +104,29 @@ class DiskFull(Fault):
         free = free_bytes(cluster, node, before["disk"]["target"])
         return f"{node}'s data disk has {free} bytes free; the aggregators refused {refused} batches for it (503)"
 
+    def before_heal(self, cluster, node):
+        """If PostgreSQL stopped, a replica must lead before space comes back (else the
+        old primary would simply start again): then the drill is a failover, and the
+        old primary must rejoin. (A REST answer that is late is no stop: asked again.)"""
+        if not wait(lambda: postmaster_start(cluster, node) == self.postmaster_before, 5):
+            self.expect_failover, self.loses_node = True, True
+            wait(lambda: cluster.leader() not in (None, node), self.failover_wait())
+
     def heal(self, cluster, node):
         cluster.exec(node, "rm", "-f", *(f"{self.directory}/{name}" for name in BALLAST))
 
     def write_gap_bound(self, terms):
-        """Nothing is stored from the moment the disk is full. With archive_timeout, until
-        a replica leads: PostgreSQL stops within archive_timeout, Patroni gives the key
-        up on its next loop, a replica takes it on its own, HAProxy marks it up, and the
-        publisher's next retry lands. Without, until the heal (the hold) and the retry."""
-        if not self.archive_timeout:
-            return terms.bound(hold=self.hold, client_backoff=CLIENT_BACKOFF, loop_wait=terms.loop_wait)
+        """Nothing is stored from the moment the disk is full until a replica leads or
+        the ballast is deleted: the hold and the heal's wait for a failover at most.
+        Then HAProxy marks the primary up and the publisher's next retry lands."""
         return terms.bound(
-            archive_timeout=self.archive_timeout,
-            loop_wait=2 * terms.loop_wait,
+            full=self.hold_for(None) + self.failover_wait(),
             haproxy_up=terms.haproxy_up,
             client_backoff=CLIENT_BACKOFF,
         )
 
     def load_seconds(self, cluster):
-        return ALERT_WAIT + self.hold_for(cluster) + 300
+        return ALERT_WAIT + self.hold_for(cluster) + self.failover_wait() + 300
 
     def after_load(self, cluster, before):
         """Nothing restarted by hand: every aggregator still runs as the process it was."""
@@ -148,7 +151,7 @@ class DiskFull(Fault):
                 "refused_batches": refusals(cluster, since),
                 "postgres_panics": log.count("PANIC:"),
                 "postgres_no_space_lines": log.count("No space left on device"),
-                "postmaster_restarted": postmaster_start(cluster, node) != before["postmaster_start"],
+                "postgres_stopped": self.loses_node,
             }
         }
 

@@ -44,6 +44,9 @@ class Fault:
     def effect(self, cluster, node, before):
         raise NotImplementedError
 
+    def before_heal(self, cluster, node):
+        """What the fault must let happen before it is healed (its hold is over)."""
+
     def heal(self, cluster, node):
         """Bring the node back; returns when the heal action is done."""
 

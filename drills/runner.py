@@ -193,6 +193,11 @@ class Drill:
             watch.stop()
 
     def _heal(self, target, timeline):
+        if timeline.injected and not timeline.errors:
+            try:
+                self.fault.before_heal(self.cluster, target)
+            except FAULT_ERRORS as exc:
+                timeline.errors.append(f"before the heal of {target}: {exc}")
         timeline.heal, timeline.healed = time.time(), True
         try:
             self.fault.heal(self.cluster, target)
