@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export NO_MKDOCS_2_WARNING := 1
 export PGHA_SECRETS_DIR ?= $(CURDIR)/inventory/lab/.secrets
 
-.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring bench-memory bench-scale drill drills-day2 test-long
+.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring bench-memory bench-scale bench-keys drill drills-day2 test-long
 
 help:
 	@echo "make lab          build and start the container lab and run site.yml"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-monitoring   memory and CPU of the monitoring stack on the lab, against the database tier's"
 	@echo "make bench-memory       one aggregator worker's memory under maximum-size bodies, budgets on and off"
 	@echo "make bench-scale        50 million events in 60 partitions: reads, ingest and bytes per event at that size"
+	@echo "make bench-keys         the dedup key table's inserts at 10 million keys, digest against text keys"
 	@echo "make drill DRILL=crash-primary [RUNS=3] [SYNC_OFF=1]   failover drill (DRILL=all for every one)"
 	@echo "make test-long    on a running lab: the infra tests too long for CI (secret output, PITR drill)"
 	@echo "make drills-day2 [RUNS=3]   grow, shrink, replace, upgrade, rotate under load (the lab's spare node pg4)"
@@ -106,6 +107,11 @@ bench-front-door: venv
 # size against the empty table, bytes per event (about 20 GB of disk, 30 minutes).
 bench-scale: venv
 	python bench/scale.py
+
+# The dedup key table alone: new-key inserts empty and at 10 million keys, the app's
+# digest key against (topic, event_id) as text (about 5 minutes).
+bench-keys: venv
+	python bench/keys.py
 
 # One worker's memory under concurrent maximum-size bodies, with its byte budgets and without.
 bench-memory: venv
