@@ -98,7 +98,8 @@ def main():
             per_key = index_bytes_per_key(conn, f"keys_{layout}")
             rows.append((layout, empty, full, loaded, per_key))
             print(f"{layout}: empty {empty:,.0f} keys/s, at {args.existing:,} keys {full:,.0f} keys/s", flush=True)
-        print(f"\n| layout | new keys/s, empty | new keys/s at {args.existing:,} | ratio | load s | index bytes per key |")
+        size = f"{args.existing:,}"
+        print(f"\n| layout | new keys/s, empty | new keys/s at {size} | ratio | load s | index bytes per key |")
         print("|---|---|---|---|---|---|")
         for layout, empty, full, loaded, per_key in rows:
             print(f"| {layout} | {empty:,.0f} | {full:,.0f} | {full / empty:.2f} | {loaded:.0f} | {per_key:.1f} |")
