@@ -9,9 +9,11 @@ acknowledges nothing it could not store.
 Whether PostgreSQL stops meanwhile is WAL's doing: it PANICs when it must create a WAL
 segment and cannot. archive_timeout makes it start a segment at least that often, but
 a segment an earlier checkpoint recycled is reused without needing space, so a cluster
-that has recycled segments runs on refusing inserts. Both outcomes are allowed and
-reported. If PostgreSQL stopped, Patroni must have given the leadership to a replica
-(its own disk has room) before the ballast is deleted, and the old primary must rejoin.
+that has recycled segments runs on refusing inserts. If PostgreSQL stopped, Patroni
+either gave the leadership to a replica (its own disk has room; the old primary must
+then rejoin) or kept it and started PostgreSQL in place again and again until space
+came back. Every outcome is allowed and reported; none may lose an acknowledged event
+or make two primaries.
 The heal deletes the ballast, as the runbook's first step does; ingest must go on with
 nothing restarted by hand (the aggregators keep their processes).
 """
@@ -39,6 +41,7 @@ class DiskFull(Fault):
     alerts = (ALERT,)
     alert_fire_limit = ALERT_WAIT
     archive_timeout = 0  # the primary's, in seconds (read in prepare)
+    stopped = False  # PostgreSQL stopped while the disk was full
     loop_wait = 10.0
 
     def prepare(self, cluster):
@@ -105,12 +108,13 @@ class DiskFull(Fault):
         return f"{node}'s data disk has {free} bytes free; the aggregators refused {refused} batches for it (503)"
 
     def before_heal(self, cluster, node):
-        """If PostgreSQL stopped, a replica must lead before space comes back (else the
-        old primary would simply start again): then the drill is a failover, and the
-        old primary must rejoin. (A REST answer that is late is no stop: asked again.)"""
+        """If PostgreSQL stopped, Patroni gets the time of a failover before space comes
+        back. It may give the leadership up (a replica leads, and the old primary must
+        rejoin), or keep it and start PostgreSQL again and again in place (it comes back
+        after the heal): both seen, both reported. (A late REST answer is no stop.)"""
         if not wait(lambda: postmaster_start(cluster, node) == self.postmaster_before, 5):
-            self.expect_failover, self.loses_node = True, True
-            wait(lambda: cluster.leader() not in (None, node), self.failover_wait())
+            self.stopped = True
+            self.loses_node = bool(wait(lambda: cluster.leader() not in (None, node), self.failover_wait()))
 
     def heal(self, cluster, node):
         cluster.exec(node, "rm", "-f", *(f"{self.directory}/{name}" for name in BALLAST))
@@ -118,9 +122,11 @@ class DiskFull(Fault):
     def write_gap_bound(self, terms):
         """Nothing is stored from the moment the disk is full until a replica leads or
         the ballast is deleted: the hold and the heal's wait for a failover at most.
-        Then HAProxy marks the primary up and the publisher's next retry lands."""
+        Then Patroni starts PostgreSQL on its next loop (if it stopped), HAProxy marks
+        the primary up, and the publisher's next retry lands."""
         return terms.bound(
             full=self.hold_for(None) + self.failover_wait(),
+            loop_wait=terms.loop_wait,
             haproxy_up=terms.haproxy_up,
             client_backoff=CLIENT_BACKOFF,
         )
@@ -151,7 +157,8 @@ class DiskFull(Fault):
                 "refused_batches": refusals(cluster, since),
                 "postgres_panics": log.count("PANIC:"),
                 "postgres_no_space_lines": log.count("No space left on device"),
-                "postgres_stopped": self.loses_node,
+                "postgres_stopped": self.stopped,
+                "leadership_moved_before_the_heal": self.loses_node,
             }
         }
 
