@@ -92,7 +92,7 @@ class DiskFull(Fault):
         before["free_when_almost_full"] = free_bytes(cluster, node, disk["target"])
         if monitoring:
             if not wait(lambda: ALERT in monitoring.firing(), ALERT_WAIT):
-                raise RuntimeError(f"{ALERT} did not fire within {ALERT_WAIT} s of {node}'s data disk passing 95 %")
+                raise RuntimeError(f"{ALERT} did not fire within {ALERT_WAIT} s of {node}'s data disk reaching 97 %")
             before["alert_after_s"] = round(time.time() - before["almost_full_at"], 1)
         # Every byte left: most of it at once, the last blocks written until the
         # filesystem refuses (fallocate cannot take the blocks its own extents need).
