@@ -97,13 +97,13 @@ def run_writers(n_writers, work):
 # decides, the new events go to their expiry day's partition (30 days, the default).
 STORE_NEW = """
 fresh AS (
-    INSERT INTO event_keys (key, expires_on)
-    SELECT event_key(topic, event_id), current_date + 30 FROM staging ORDER BY 1
-    ON CONFLICT (key) DO NOTHING RETURNING key
+    INSERT INTO event_ids (topic, event_id, expires_on)
+    SELECT topic, event_id, current_date + 30 FROM staging ORDER BY 1, 2
+    ON CONFLICT (topic, event_id) DO NOTHING RETURNING topic, event_id
 )
 INSERT INTO events (topic, event_id, ts, source, payload, expires_on)
 SELECT s.topic, s.event_id, s.ts, s.source, s.payload, current_date + 30
-FROM staging s JOIN fresh ON fresh.key = event_key(s.topic, s.event_id)
+FROM staging s JOIN fresh USING (topic, event_id)
 """
 
 

@@ -9,11 +9,11 @@ gunicorn on loopback, then, in the same run:
   2. bytes per event of the schema before partitioning (one table, primary key on
      (topic, event_id)) and of the partitioned one, on the same --compare-events rows;
   3. loads --events events spread evenly over --days daily partitions (server-side
-     INSERT ... SELECT per partition, each partition's keys in event_keys);
+     INSERT ... SELECT per partition, each partition's keys in event_ids);
   4. GET /events pages (by topic, by time range, by source, and following the cursor
      from deep inside the data) and GET /stats, sequentially: p50 / p99;
   5. ingest at that size, the same way as in 1, and its ratio to 1;
-  6. bytes per event at that size: heap, indexes and TOAST of events, and event_keys.
+  6. bytes per event at that size: heap, indexes and TOAST of events, and event_ids.
 """
 
 import argparse
@@ -52,9 +52,11 @@ SELECT 'topic-' || mod(n, {topics}), 'd{day}-' || n,
 FROM generate_series(1, %(rows)s) n
 """
 LOAD_KEYS = """
-INSERT INTO event_keys (key, expires_on)
-SELECT event_key(topic, event_id), expires_on FROM {table} ON CONFLICT DO NOTHING
+INSERT INTO event_ids (topic, event_id, expires_on)
+SELECT topic, event_id, expires_on FROM {table} ORDER BY topic, event_id ON CONFLICT DO NOTHING
 """
+# The key as schemas 3 to 5 stored it (16 bytes of SHA-256), for the comparison.
+DIGEST = "encode(substring(sha256(convert_to(topic || E'\\x1f' || event_id, 'UTF8')) FOR 16), 'hex')::uuid"
 
 # The layout before partitioning, for the bytes-per-event comparison.
 BEFORE = """
@@ -105,10 +107,10 @@ def compare_layouts(url, rows):
         cur.execute("VACUUM ANALYZE events_before, " + table)
         before = bytes_of(cur, ["events_before"])
         after = bytes_of(cur, [table])
-        # The key table for exactly these rows (event_keys holds the ingest runs' too),
-        # and as text columns, which the digest replaced.
+        # The key table for exactly these rows (event_ids holds the ingest runs' too),
+        # and as the digests it held before schema 6.
         cur.execute("CREATE TABLE keys_as_digest (key uuid PRIMARY KEY, expires_on date NOT NULL)")
-        cur.execute(f"INSERT INTO keys_as_digest SELECT event_key(topic, event_id), expires_on FROM {table}")
+        cur.execute(f"INSERT INTO keys_as_digest SELECT {DIGEST}, expires_on FROM {table}")
         cur.execute(
             "CREATE TABLE keys_as_text (topic text, event_id text, expires_on date, PRIMARY KEY (topic, event_id))"
         )
@@ -118,7 +120,7 @@ def compare_layouts(url, rows):
         text_keys = bytes_of(cur, ["keys_as_text"])
         cur.execute("DROP TABLE events_before, keys_as_digest, keys_as_text")
         cur.execute(f"TRUNCATE {table}")
-        cur.execute("DELETE FROM event_keys WHERE expires_on = %s", (day,))
+        cur.execute("DELETE FROM event_ids WHERE expires_on = %s", (day,))
     conn.close()
     return per_event(before, rows), per_event(after, rows), per_event(keys, rows), per_event(text_keys, rows)
 
@@ -243,9 +245,9 @@ def main():
             print(f"bytes per event on {args.compare_events:,} rows (heap, indexes, TOAST):")
             print(f"  before partitioning (one table, primary key):  {before} = {sum(before):.0f}")
             print(f"  partitioned events:                             {after} = {sum(after):.0f}")
-            print(f"  event_keys:                                     {keys} = {sum(keys):.0f}")
-            print(f"  event_keys with text columns instead:          {text_keys} = {sum(text_keys):.0f}")
-            print(f"  total after / before: {(sum(after) + sum(keys)) / sum(before):.2f}")
+            print(f"  event_ids:                                      {text_keys} = {sum(text_keys):.0f}")
+            print(f"  the same keys as digests (schemas 3-5):         {keys} = {sum(keys):.0f}")
+            print(f"  total after / before: {(sum(after) + sum(text_keys)) / sum(before):.2f}")
 
             loaded, seconds = load_all(url, args.events, args.days)
             rate = loaded / seconds
@@ -266,12 +268,12 @@ def main():
                 cur.execute("SELECT count(*) FROM events")
                 rows = cur.fetchone()[0]
                 sizes = bytes_of(cur, tables)
-                key_sizes = bytes_of(cur, ["event_keys"])
+                key_sizes = bytes_of(cur, ["event_ids"])
             conn.close()
             total = (sum(sizes) + sum(key_sizes)) / rows
             print(
                 f"bytes per event at {rows:,}: events {per_event(sizes, rows)}, "
-                f"event_keys {per_event(key_sizes, rows)}, total {total:.0f}"
+                f"event_ids {per_event(key_sizes, rows)}, total {total:.0f}"
             )
         finally:
             process.terminate()

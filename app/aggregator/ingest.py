@@ -67,11 +67,31 @@ FROM (
 GROUP BY 1
 """
 
-# Partitioned events (schema 4 on): the key table decides what is new, across every
+# Partitioned events (schema 6 on): the key table decides what is new, across every
 # partition; only new events are written, into their expiry day's partition. In key
 # order: concurrent batches that share keys then take their locks in one order and wait
 # for each other instead of deadlocking (a 1 s stall and a retry).
 INSERT_PARTITIONED = (
+    INPUT
+    + """
+, fresh AS (
+    INSERT INTO event_ids (topic, event_id, expires_on)
+    SELECT topic, event_id, expires_on FROM input ORDER BY topic, event_id
+    ON CONFLICT (topic, event_id) DO NOTHING
+    RETURNING topic, event_id
+), inserted AS (
+    INSERT INTO events (topic, event_id, ts, source, payload, expires_on)
+    SELECT DISTINCT ON (topic, event_id) topic, event_id, ts, source, payload, expires_on
+    FROM fresh JOIN input USING (topic, event_id)
+    ORDER BY topic, event_id, position
+    RETURNING topic, event_id
+)"""
+    + COUNT_AND_CREDIT
+)
+
+# Schemas 4 and 5 (until the second `migrate --switch`): the digest key table decides;
+# from schema 5 on, a trigger copies the new events' keys into event_ids.
+INSERT_DIGEST_KEYS = (
     INPUT
     + """
 , keyed AS (
@@ -105,11 +125,24 @@ INSERT_UNPARTITIONED = (
     + COUNT_AND_CREDIT
 )
 
-IS_PARTITIONED = "SELECT relkind = 'p' FROM pg_class WHERE oid = 'events'::regclass"
+# Which statement the schema takes: unpartitioned (1-3), digest keys (4-5), text keys (6).
+SCHEMA_SHAPE = """
+SELECT CASE WHEN relkind <> 'p' THEN 'unpartitioned'
+            WHEN to_regclass('event_keys') IS NOT NULL THEN 'digest' ELSE 'text' END
+FROM pg_class WHERE oid = 'events'::regclass
+"""
+STATEMENTS = {"unpartitioned": INSERT_UNPARTITIONED, "digest": INSERT_DIGEST_KEYS, "text": INSERT_PARTITIONED}
 
-# Besides lost connections: a primary that was just demoted answers read-only, and the
-# unpartitioned statement meets the table `migrate --switch` just partitioned.
-RETRYABLE = (*db.RETRYABLE, psycopg2.errors.ReadOnlySqlTransaction, psycopg2.errors.InvalidColumnReference)
+# Besides lost connections: a primary that was just demoted answers read-only; the
+# unpartitioned statement meets the table `migrate --switch` just partitioned, and the
+# digest statement the key table and function the second switch just dropped.
+RETRYABLE = (
+    *db.RETRYABLE,
+    psycopg2.errors.ReadOnlySqlTransaction,
+    psycopg2.errors.InvalidColumnReference,
+    psycopg2.errors.UndefinedTable,
+    psycopg2.errors.UndefinedFunction,
+)
 # SQLSTATE classes that speak of the events themselves (a value PostgreSQL cannot store,
 # a constraint, a key too large for the index): only these are the client's fault.
 # Anything else (a missing table after a bad deploy, permissions, out of disk) is ours.
@@ -292,9 +325,9 @@ class IngestPool:
         self._deadline = config["RETRY_DEADLINE_SECONDS"]
         self._config = config
         self.retention = retention_parameters(config)
-        # Whether `events` is partitioned (schema 4): read on first use and again after
-        # a retryable error, since the switch can happen while the pool runs.
-        self._partitioned = None
+        # Which statement the schema takes (SCHEMA_SHAPE): read on first use and again
+        # after a retryable error, since a switch can happen while the pool runs.
+        self._shape = None
         self.queue = BatchQueue(config["QUEUE_MAX_EVENTS"], config.get("QUEUE_MAX_BYTES"))
         # One connection per writer, held while it works and replaced when it breaks.
         self._connections = db.pool(self._url, self._writers, self._timeout)
@@ -357,11 +390,11 @@ class IngestPool:
             return self._connections.getconn()
 
     def _statement(self, conn):
-        if self._partitioned is None:
+        if self._shape is None:
             with conn.cursor() as cur:
-                cur.execute(IS_PARTITIONED)
-                self._partitioned = cur.fetchone()[0]
-        return INSERT_PARTITIONED if self._partitioned else INSERT_UNPARTITIONED
+                cur.execute(SCHEMA_SHAPE)
+                self._shape = cur.fetchone()[0]
+        return STATEMENTS[self._shape]
 
     def _release(self, conn, broken=False):
         if conn is not None:
@@ -389,7 +422,7 @@ class IngestPool:
                 return conn
             except RETRYABLE as exc:
                 metrics.DB_ERRORS.inc()
-                self._partitioned = None
+                self._shape = None
                 conn = self._release(conn, broken=True)
                 if time.monotonic() >= deadline:
                     log.warning("giving up on a batch of %d requests: %s", len(batch), exc)

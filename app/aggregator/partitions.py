@@ -4,9 +4,10 @@ Each event is stored with `expires_on` = the day it arrived (UTC) plus its topic
 retention, and `events` is range-partitioned on that column: every partition holds the
 events that expire on one day, whatever their topic, so retention is always a whole
 partition to drop, never a DELETE. Deduplication does not rely on the partitions:
-`event_keys` holds one row per (topic, event_id) (its digest, `event_key()`) with the same expiry, and the
-retention run removes a partition's keys just before it drops the partition, so a key
-is a duplicate for as long as its event is kept.
+`event_ids` holds one row per (topic, event_id) with the same expiry, and the retention
+run removes a partition's keys just before it drops the partition, so a key is a
+duplicate for as long as its event is kept. (Before schema 6 the digest table
+`event_keys` decides; its keys are removed the same way while it exists.)
 """
 
 import logging
@@ -100,20 +101,34 @@ def expired(conn, day=None):
     return sorted(((n, d) for n, d in found.items() if d < day), key=lambda item: item[1])
 
 
+# A partition's keys as each key table holds them (event_keys only before schema 6).
+KEY_DELETES = {
+    "event_ids": ", gone_ids AS (DELETE FROM event_ids k USING batch b"
+    " WHERE (k.topic, k.event_id) = (b.topic, b.event_id) AND k.expires_on = %(day)s)",
+    "event_keys": ", gone_keys AS (DELETE FROM event_keys k USING batch b"
+    " WHERE k.key = event_key(b.topic, b.event_id) AND k.expires_on = %(day)s)",
+}
+
+
 def drop(conn, partition, expires_on):
     """Remove the partition's keys (in batches, each its own transaction), then detach
     and drop it. Returns the rows it held. Safe to run again after a crash: the keys
     go first, so a partition never disappears leaving keys behind."""
     rows = 0
     table = sql.Identifier(partition)
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('event_ids') IS NOT NULL, to_regclass('event_keys') IS NOT NULL")
+        exists = dict(zip(KEY_DELETES, cur.fetchone(), strict=True))
+        deletes = [statement for key_table, statement in KEY_DELETES.items() if exists[key_table]]
     last = None
     while True:
         after = "" if last is None else "WHERE (ts, topic, event_id) > (%(ts)s, %(topic)s, %(event_id)s)"
         statement = sql.SQL(
-            "WITH batch AS (SELECT ts, topic, event_id FROM {} " + after + " ORDER BY ts, topic, event_id LIMIT %(n)s),"
-            " gone AS (DELETE FROM event_keys k USING batch b"
-            " WHERE k.key = event_key(b.topic, b.event_id) AND k.expires_on = %(day)s)"
-            " SELECT (SELECT count(*) FROM batch),"
+            "WITH batch AS (SELECT ts, topic, event_id FROM {} "
+            + after
+            + " ORDER BY ts, topic, event_id LIMIT %(n)s)"
+            + "".join(deletes)
+            + " SELECT (SELECT count(*) FROM batch),"
             " (SELECT array[ts::text, topic, event_id] FROM batch ORDER BY ts DESC, topic DESC, event_id DESC LIMIT 1)"
         ).format(table)
         params = {"n": KEY_BATCH, "day": expires_on}

@@ -19,7 +19,7 @@ from psycopg2 import sql
 from . import config, partitions
 
 MIGRATION_LOCK = 7_364_221
-# Keys copied per transaction while migration 3 fills event_keys.
+# Keys copied per transaction while migrations 3 and 5 fill the key table.
 BACKFILL_BATCH = 20_000
 # Attempts at the switch's short exclusive lock before migrate gives up.
 SWITCH_ATTEMPTS = 30
@@ -158,15 +158,16 @@ def _legacy_expiry(conn):
 
 def _in_lock_tries(conn, work):
     """Run work(cursor), DDL that needs a strong lock, in one transaction whose lock
-    waits end after LOCK_TIMEOUT, up to SWITCH_ATTEMPTS times: waiting behind a long
-    transaction must not queue the writers behind it for longer than that."""
+    waits end after LOCK_TIMEOUT (or a deadlock with a writer), up to SWITCH_ATTEMPTS
+    times: waiting behind a long transaction must not queue the writers behind it for
+    longer than that."""
     for attempt in range(SWITCH_ATTEMPTS):
         try:
             with conn, conn.cursor() as cur:
                 cur.execute(f"SET LOCAL lock_timeout = '{partitions.LOCK_TIMEOUT}'")
                 work(cur)
             return
-        except psycopg2.errors.LockNotAvailable:
+        except (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected):
             if attempt + 1 == SWITCH_ATTEMPTS:
                 raise
 
@@ -213,11 +214,88 @@ def partition_events(conn, settings):
     _in_lock_tries(conn, switch)
 
 
+# Migration 5, additive: the dedup keys as text, `event_ids (topic, event_id)`, beside
+# the digest table of migration 3. A publisher's ids mostly come in sequence, so a batch's
+# new keys land in a few hot pages of this index, where digests land all over theirs:
+# at 10 M keys the digest table kept 0.57 of its empty-table insert rate, text keys 0.92
+# (bench/keys.py), for about 29 bytes per event more. Until the switch, the digest table
+# still decides and a trigger copies every event stored into event_ids.
+PREPARE_TEXT_KEYS = """
+CREATE TABLE IF NOT EXISTS event_ids (
+    topic      text NOT NULL,
+    event_id   text NOT NULL,
+    expires_on date NOT NULL,
+    PRIMARY KEY (topic, event_id)
+);
+CREATE OR REPLACE FUNCTION events_copy_ids() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO event_ids (topic, event_id, expires_on)
+    SELECT topic, event_id, expires_on FROM new_rows ORDER BY 1, 2
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER events_copy_ids AFTER INSERT ON events
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION events_copy_ids();
+"""
+
+# The keys of the events already stored, in the order of the events_order index.
+BACKFILL_IDS = """
+WITH batch AS (
+    SELECT ts, topic, event_id, expires_on FROM events
+    WHERE (ts, topic, event_id) > (%(ts)s, %(topic)s, %(event_id)s)
+    ORDER BY ts, topic, event_id LIMIT %(limit)s
+), copied AS (
+    INSERT INTO event_ids (topic, event_id, expires_on)
+    SELECT topic, event_id, expires_on FROM batch ORDER BY 1, 2 ON CONFLICT DO NOTHING
+)
+SELECT ts, topic, event_id FROM batch ORDER BY ts DESC, topic DESC, event_id DESC LIMIT 1
+"""
+
+# Migration 6, the switch: event_ids decides, the digest table and its function go. The
+# locks in the order the digest statement takes them (event_keys, then events), so a
+# writer and the switch wait for each other rather than deadlock.
+SWITCH_TO_TEXT_KEYS = """
+LOCK TABLE event_keys, events IN ACCESS EXCLUSIVE MODE;
+DROP TRIGGER events_copy_ids ON events;
+DROP FUNCTION events_copy_ids();
+DROP TABLE event_keys;
+DROP FUNCTION event_key(text, text);
+"""
+
+
+def prepare_text_keys(conn, settings):
+    _in_lock_tries(conn, lambda cur: cur.execute(PREPARE_TEXT_KEYS))
+    # A retention run now would remove a partition's keys before the copy below reads
+    # them again from the partition it has not dropped yet: keys without events, which
+    # no later run would remove. Retention runs skip while this lock is held.
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", (partitions.RETENTION_LOCK,))
+    conn.commit()
+    try:
+        last = ("-infinity", "", "")
+        while last is not None:
+            with conn, conn.cursor() as cur:
+                params = {"ts": last[0], "topic": last[1], "event_id": last[2], "limit": BACKFILL_BATCH}
+                cur.execute(BACKFILL_IDS, params)
+                last = cur.fetchone()
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (partitions.RETENTION_LOCK,))
+        conn.commit()
+
+
+def switch_to_text_keys(conn, settings):
+    _in_lock_tries(conn, lambda cur: cur.execute(SWITCH_TO_TEXT_KEYS))
+
+
 # (version, SQL or a step function, switch?)
 MIGRATIONS = [
     *((version, statement, False) for version, statement in SQL_MIGRATIONS),
     (3, prepare_partitioning, False),
     (4, partition_events, True),
+    (5, prepare_text_keys, False),
+    (6, switch_to_text_keys, True),
 ]
 
 

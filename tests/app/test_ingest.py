@@ -284,7 +284,7 @@ def test_a_full_disk_answers_503_acknowledges_only_what_is_stored_and_recovers_w
     # takes most of it, as old partitions would.
     today = partitions.name(partitions.today() + timedelta(days=DEFAULTS["RETENTION_DAYS"]))
     sql(f"ALTER TABLE {today} SET TABLESPACE small_disk")
-    sql("ALTER TABLE event_keys SET TABLESPACE small_disk")
+    sql("ALTER TABLE event_ids SET TABLESPACE small_disk")
     sql("CREATE TABLE ballast TABLESPACE small_disk AS SELECT repeat('x', 1000) AS f FROM generate_series(1, 14000)")
     client = make_app(RETRY_DEADLINE_SECONDS=10).test_client()
     retries = REGISTRY.get_sample_value("aggregator_batch_retries_total")

@@ -101,7 +101,10 @@ class Publisher:
 
 
 def test_partitioning_an_existing_table_under_load_loses_nothing_and_stalls_little(make_database, make_app, sql_at):
+    """A deployment's whole history under load: the table partitioned (3, 4), then its
+    dedup keys moved from digests to text (5, 6)."""
     url = make_database(through=2)
+    steps = []
     fill_legacy(url, LEGACY_ROWS)
     app = make_app(DATABASE_URL=url, AUTO_MIGRATE=False, WRITERS=2)
     conn = psycopg2.connect(url)
@@ -109,16 +112,21 @@ def test_partitioning_an_existing_table_under_load_loses_nothing_and_stalls_litt
         with Publisher(app) as publisher:
             time.sleep(2)
             started = time.monotonic()
-            assert schema.migrate(conn, switch=False) == [3]  # what runs beside the older code
-            assert schema.migrate(conn) == [4]  # once every aggregator runs this code
+            for step in ([3], [4], [5], [6]):
+                step_started = time.monotonic()
+                # Additive steps run beside the older code; a switch once every
+                # aggregator runs this code.
+                assert schema.migrate(conn, switch=step in ([4], [6]), through=step[0]) == step
+                steps.append((step[0], time.monotonic() - step_started))
             finished = time.monotonic()
             time.sleep(2)
     finally:
         conn.close()
     gap = publisher.longest_gap(started, finished)
     print(
-        f"migration {finished - started:.1f} s, longest wait for an acknowledgement {gap:.2f} s, "
-        f"{len(publisher.acked)} acknowledged, {publisher.refused} requests refused"
+        "migrations " + ", ".join(f"{version}: {seconds:.1f} s" for version, seconds in steps),
+        f"in all {finished - started:.1f} s, longest wait for an acknowledgement {gap:.2f} s, "
+        f"{len(publisher.acked)} acknowledged, {publisher.refused} requests refused",
     )
     assert gap < 5.0
     assert publisher.refused == 0
@@ -129,6 +137,8 @@ def test_partitioning_an_existing_table_under_load_loses_nothing_and_stalls_litt
     assert run("SELECT count(*) FROM events WHERE topic LIKE 'old%'") == [(LEGACY_ROWS,)]
     stats = app.test_client().get("/stats").json
     total = run("SELECT count(*) FROM events")[0][0]
-    assert stats["unique_processed"] == total == run("SELECT count(*) FROM event_keys")[0][0]
+    assert stats["unique_processed"] == total == run("SELECT count(*) FROM event_ids")[0][0]
+    assert run("SELECT count(*) FROM events JOIN event_ids USING (topic, event_id, expires_on)") == [(total,)]
+    assert run("SELECT to_regclass('event_keys')") == [(None,)]
     assert stats["received"] == LEGACY_ROWS + len(publisher.acked)
     assert stats["received"] == stats["unique_processed"] + stats["duplicate_dropped"]
