@@ -189,9 +189,12 @@ class Submission:
 class BatchQueue:
     """FIFO of submissions bounded by the number of queued events and their bytes."""
 
-    def __init__(self, capacity, max_bytes=None):
+    def __init__(self, capacity, max_bytes=None, gauge=None):
         self._capacity = capacity
         self._max_bytes = max_bytes
+        # The pool's queue counts into aggregator_queue_events; a queue of its own (a
+        # test's) leaves that process-wide gauge alone.
+        self._gauge = gauge
         self._items = deque()
         self._events = 0
         self._bytes = 0
@@ -215,7 +218,7 @@ class BatchQueue:
             self._items.append(submission)
             self._events += size
             self._bytes += weight
-            metrics.QUEUE_DEPTH.inc(size)
+            self._count(size)
             self._cond.notify()
 
     def take(self, max_events, max_wait):
@@ -243,7 +246,7 @@ class BatchQueue:
                     count += len(submission)
                     self._bytes -= submission.weight
                 self._events -= count
-                metrics.QUEUE_DEPTH.dec(count)
+                self._count(-count)
                 if self._items:
                     self._cond.notify()
                 if batch:
@@ -258,8 +261,12 @@ class BatchQueue:
             self._items.remove(submission)
             self._events -= len(submission)
             self._bytes -= submission.weight
-            metrics.QUEUE_DEPTH.dec(len(submission))
+            self._count(-len(submission))
             return True
+
+    def _count(self, events):
+        if self._gauge is not None:
+            self._gauge.inc(events)
 
     def close(self):
         with self._cond:
@@ -328,7 +335,7 @@ class IngestPool:
         # Which statement the schema takes (SCHEMA_SHAPE): read on first use and again
         # after a retryable error, since a switch can happen while the pool runs.
         self._shape = None
-        self.queue = BatchQueue(config["QUEUE_MAX_EVENTS"], config.get("QUEUE_MAX_BYTES"))
+        self.queue = BatchQueue(config["QUEUE_MAX_EVENTS"], config.get("QUEUE_MAX_BYTES"), metrics.QUEUE_DEPTH)
         # One connection per writer, held while it works and replaced when it breaks.
         self._connections = db.pool(self._url, self._writers, self._timeout)
         self._threads = []
