@@ -9,7 +9,6 @@ import subprocess
 from .faults import Fault
 from .front_door import PRIMARY_PROXY, proxy_servers
 from .monitoring import Monitoring
-from .nodes import CommandFailed
 from .secrets import ansible_env
 from .topology import REPO, group_hosts
 
@@ -32,11 +31,7 @@ def spare_node(grow_inventory=GROW_INVENTORY):
 
 def run_grown(cluster, playbook, *argv):
     """A playbook on the cluster's inventory plus the grow inventory (the spare node)."""
-    cmd = ["ansible-playbook", "-i", cluster.inventory, "-i", str(GROW_INVENTORY), str(REPO / playbook), *argv]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT, cwd=REPO, env=ansible_env())
-    if result.returncode != 0:
-        raise CommandFailed(cmd, result)
-    return result
+    return cluster.playbook(playbook, *argv, timeout=PLAYBOOK_TIMEOUT, more_inventory=[GROW_INVENTORY])
 
 
 def listed_by(cluster, node):

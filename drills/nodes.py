@@ -111,10 +111,12 @@ class NodeControl:
             raise CommandFailed(argv, result)
         return result
 
-    def playbook(self, playbook, *argv, timeout=600):
-        """Run one of the project's playbooks against this inventory (output captured:
-        it is returned in CommandFailed when the play fails)."""
-        cmd = ["ansible-playbook", "-i", self.inventory, str(REPO / playbook), *argv]
+    def playbook(self, playbook, *argv, timeout=600, more_inventory=()):
+        """Run one of the project's playbooks against this inventory, plus any
+        `more_inventory` sources (output captured: it is returned in CommandFailed when
+        the play fails)."""
+        sources = [arg for source in (self.inventory, *more_inventory) for arg in ("-i", str(source))]
+        cmd = ["ansible-playbook", *sources, str(REPO / playbook), *argv]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=ansible_env())
         if result.returncode != 0:
             raise CommandFailed(cmd, result)
