@@ -9,8 +9,9 @@ app makes (batches of 500 new keys, ON CONFLICT DO NOTHING, in index order, one 
 each) into that digest layout (`key uuid PRIMARY KEY`, a SHA-256 prefix, so each batch
 lands all over the index) and into the text layout of schema 6 (`PRIMARY KEY (topic,
 event_id)`, where a publisher's ids in sequence land in a few hot pages), and the same
-text layout with random UUIDv4 ids; first empty, then holding --existing keys. Same server, same run; each layout's rate at size is
-printed with its ratio to its own empty rate, and the index's bytes per key.
+text layout with random UUIDv4 ids; first empty, then holding --existing keys. Same
+server, same run; each layout's rate at size is printed with its ratio to its own empty
+rate, and the index's bytes per key.
 """
 
 import argparse

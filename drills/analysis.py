@@ -187,3 +187,46 @@ def vip_moved_after(samples, fault_time, old_holder):
         if s["t"] >= fault_time and len(holders) == 1 and holders[0] != old_holder:
             return s["t"] - fault_time
     return None
+
+
+def failover_timeline(samples, ack_times, fault_time, old_leader):
+    """Where a failover's seconds go: from the fault to each phase as the probes and the
+    publisher saw it (None: not seen; sampled every 200 ms, so each is late by up to one
+    period). The phases: the last acknowledgement before writes stopped; the leader key
+    no longer naming the old leader (released or expired); a successor's name in it;
+    the successor taking writes; each balancer's primary backend sending writes to it
+    alone; the publisher's first acknowledgement after the successor was elected."""
+    after = [s for s in samples if s["t"] >= fault_time]
+
+    def first(predicate, since=fault_time):
+        return next((s["t"] for s in after if s["t"] >= since and predicate(s)), None)
+
+    released = first(lambda s: s.get("dcs_leader_key") not in (None, old_leader))
+    taken = first(lambda s: s.get("dcs_leader_key") not in (None, "", old_leader))
+    successor = next((s["dcs_leader_key"] for s in after if s["t"] == taken), None)
+    writable = switched = first_ack = None
+    balancers = {}
+    if successor:
+        writable = first(lambda s: s["nodes"].get(successor, {}).get("writable") is True, taken)
+        for balancer in (after[0].get("haproxy_primary") or {}) if after else ():
+            balancers[balancer] = _relative(
+                first(lambda s, b=balancer: (s.get("haproxy_primary") or {}).get(b) == [successor], taken), fault_time
+            )
+        if balancers and None not in balancers.values():
+            switched = max(balancers.values())
+        first_ack = next((t for t in sorted(ack_times) if t >= taken), None)
+    last_ack = max((t for t in ack_times if t <= (taken or fault_time)), default=None)
+    return {
+        "last_ack_before_s": _relative(last_ack, fault_time),
+        "leader_key_released_s": _relative(released, fault_time),
+        "leader_key_taken_s": _relative(taken, fault_time),
+        "successor": successor,
+        "successor_writable_s": _relative(writable, fault_time),
+        "haproxy_switched_s": balancers,
+        "every_balancer_switched_s": switched,
+        "first_ack_after_s": _relative(first_ack, fault_time),
+    }
+
+
+def _relative(t, origin):
+    return None if t is None else round(t - origin, 2)

@@ -17,6 +17,7 @@ COLUMNS = [
     ("acks in the second before", "acks_second_before_fault"),
     ("most unknown probe", "unknown"),
     ("to new leader s", "time_to_new_leader_s"),
+    ("key gone / elected / writable / every HAProxy / first ack s", "phases"),
     ("failover", "failover"),
     ("acked", "acknowledged"),
     ("acked lost", "acknowledged_lost"),
@@ -57,6 +58,8 @@ def row(result):
             cells.append("-" if not rejoin else f"{rejoin['seconds']}{' REINIT' if rejoin['reinit'] else ''}")
         elif key == "gap_and_bound":
             cells.append(f"{result.get('write_downtime_s')} / {result.get('write_gap_bound_s')}")
+        elif key == "phases":
+            cells.append(phases(result.get("failover_timeline") or {}))
         elif key == "unknown":
             cells.append(most_unknown(result))
         elif key == "requests":
@@ -72,6 +75,14 @@ def row(result):
         else:
             cells.append(str(result.get(key)))
     return "| " + " | ".join(cells) + " |"
+
+
+def phases(timeline):
+    """The failover timeline's phases in one cell ("-": no successor was seen)."""
+    if not timeline.get("successor"):
+        return "-"
+    keys = ("leader_key_released_s", "leader_key_taken_s", "successor_writable_s", "every_balancer_switched_s")
+    return " / ".join(str(timeline.get(k)) for k in (*keys, "first_ack_after_s"))
 
 
 def most_unknown(result):

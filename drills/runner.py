@@ -96,11 +96,12 @@ class Drill:
         timeline.end = time.time()
         after_load = self._after_load(target, timeline)
         acks = read_acks(self.ack_log)
+        ack_times = [t for _, _, t in acks]
         result = {
             **self._identity(leader, target, writes_stop_limit),
             **self._timing(timeline),
             **self._acknowledgements(acks, timeline, bound),
-            **self._primaries(sampler.samples, timeline, monitoring, leader, target),
+            **self._primaries(sampler.samples, ack_times, timeline, monitoring, leader, target),
             **self._probes(sampler, timeline, leader),
             **self._front_door(sampler.samples, timeline.fault, target),
             "alerts": watch.summary(self.fault.alerts, timeline.fault, timeline.heal) if watch else None,
@@ -113,7 +114,6 @@ class Drill:
         result["left_broken"] = self._left_broken()
         result["failures"] = verdict(result) + after_load
         result["passed"] = not result["failures"]
-        ack_times = [t for _, _, t in acks]
         result["report"] = write_report(result, sampler.samples, ack_times, timeline.end, self.report_dir)
         return result
 
@@ -315,11 +315,14 @@ class Drill:
             "last_ack_time": max(ack_times, default=None),
         }
 
-    def _primaries(self, samples, timeline, monitoring, leader, target):
-        """Who led, when the leadership moved, and whether two nodes ever took writes."""
+    def _primaries(self, samples, ack_times, timeline, monitoring, leader, target):
+        """Who led, when the leadership moved and where its seconds went, and whether two
+        nodes ever took writes."""
         leader_after = self.cluster.leader()
         new_leader_after, new_leader = analysis.time_to_new_leader(samples, timeline.fault, leader)
         self.log(f"[{self.fault.name}] new leader {new_leader} after {new_leader_after} s")
+        timeline_phases = analysis.failover_timeline(samples, ack_times, timeline.fault, leader)
+        self.log(f"[{self.fault.name}] failover timeline (s from the fault): {timeline_phases}")
         split = analysis.split_brain_samples(samples)
         prometheus_leaders = (
             monitoring.leaders_between(timeline.fault - 10, timeline.settle)
@@ -339,6 +342,7 @@ class Drill:
             "stale_samples": analysis.stale_samples(samples),
             "writes_stopped_after_s": _rounded(analysis.writes_stopped_after(samples, timeline.fault, target)),
             "prometheus_leaders": prometheus_leaders,
+            "failover_timeline": timeline_phases,
         }
 
     def _front_door(self, samples, fault_time, target):

@@ -143,3 +143,47 @@ def test_a_probe_that_never_reads_the_healthy_cluster_is_named():
     assert analysis.probes_never_healthy([blind], fault_time=1, leader="pg1") == ["dcs", "haproxy@app2", "vip"]
     unanswered = dict(healthy, primary_api=dict.fromkeys(healthy["primary_api"]))
     assert "patroni@pg1" in analysis.probes_never_healthy([unanswered], fault_time=1, leader="pg1")
+
+
+def keyed(t, key, writable=(), haproxy=None):
+    """A sample with the DCS leader key ("": none, None: unknown) and each balancer's
+    primary backend."""
+    s = sample(t, writable=writable, primary=writable)
+    s["dcs_leader_key"] = key
+    s["haproxy_primary"] = haproxy or {}
+    return s
+
+
+def test_failover_timeline_places_each_phase_from_the_samples_and_the_acks():
+    one, two = {"lb1": ["pg1"], "lb2": ["pg1"]}, {"lb1": ["pg2"], "lb2": ["pg2"]}
+    samples = [
+        keyed(0.0, "pg1", ["pg1"], one),
+        keyed(1.0, "pg1", [], one),  # the crash: the key outlives it
+        keyed(2.0, None, [], {"lb1": [], "lb2": []}),  # the DCS did not answer: unknown, not released
+        keyed(21.0, "", [], {"lb1": [], "lb2": []}),  # expired
+        keyed(21.2, "pg2", [], {"lb1": [], "lb2": []}),
+        keyed(21.6, "pg2", ["pg2"], {"lb1": ["pg2"], "lb2": []}),
+        keyed(22.4, "pg2", ["pg2"], two),
+    ]
+    acks = [0.2, 0.6, 0.9, 22.5, 22.6]
+    timeline = analysis.failover_timeline(samples, acks, fault_time=1.0, old_leader="pg1")
+    assert timeline == {
+        "last_ack_before_s": -0.1,
+        "leader_key_released_s": 20.0,
+        "leader_key_taken_s": 20.2,
+        "successor": "pg2",
+        "successor_writable_s": 20.6,
+        "haproxy_switched_s": {"lb1": 20.6, "lb2": 21.4},
+        "every_balancer_switched_s": 21.4,
+        "first_ack_after_s": 21.5,
+    }
+
+
+def test_failover_timeline_without_a_successor_names_no_phase_after_the_key():
+    # PostgreSQL restarted in place: the key never left the old leader.
+    samples = [keyed(0.0, "pg1", ["pg1"]), keyed(1.0, "pg1", []), keyed(4.0, "pg1", ["pg1"])]
+    timeline = analysis.failover_timeline(samples, [0.5, 4.5], fault_time=1.0, old_leader="pg1")
+    assert timeline["leader_key_released_s"] is None
+    assert timeline["successor"] is None
+    assert timeline["first_ack_after_s"] is None
+    assert timeline["last_ack_before_s"] == -0.5  # without a successor: the last before the fault
