@@ -65,6 +65,7 @@ class Drill:
         self.cluster, self.fault, self.rate = cluster, CATALOGUE[name](), rate
         self.settle_timeout, self.report_dir, self.log = settle_timeout, report_dir, log
         self.run_id = f"drill-{name}-{uuid.uuid4().hex[:8]}"
+        self.dcs_leader_before = None
         self.ack_log = f"/tmp/{self.run_id}.acks"
         self.stop_file = f"/tmp/{self.run_id}.stop"
 
@@ -127,7 +128,16 @@ class Drill:
         leader = next(m["name"] for m in members if m["role"] == "leader")
         sync = next((m["name"] for m in members if m["role"] == "sync_standby"), None)
         target = fault.target(cluster, leader, sync)
-        self.log(f"[{fault.name}] leader {leader}, sync standby {sync}, target {target}")
+        # Where the DCS's own leader was: a failover whose node also held it waits for a
+        # DCS election too (the failover timeline shows it).
+        try:
+            self.dcs_leader_before = cluster.dcs_leader_node()
+        except (*FAULT_ERRORS, ValueError, KeyError) as exc:
+            self.dcs_leader_before = None
+            self.log(f"[{fault.name}] the DCS leader could not be read: {exc}")
+        self.log(
+            f"[{fault.name}] leader {leader}, sync standby {sync}, target {target}, DCS leader {self.dcs_leader_before}"
+        )
         return leader, target, get_json(cluster, "/stats")
 
     def _start_watching(self):
@@ -270,6 +280,7 @@ class Drill:
             "blind_probes": list(fault.blinds),
             "leader_moves_expected": fault.leader_moves,
             "rebuilds": fault.rebuilds,
+            "dcs_leader_before": self.dcs_leader_before,
         }
 
     def _probes(self, sampler, timeline, leader):
