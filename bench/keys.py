@@ -46,7 +46,7 @@ LAYOUTS = {
         "current_date FROM generate_series(1, %s) n ON CONFLICT DO NOTHING",
     ),
     # The same text layout with random ids (UUIDv4): no locality left to keep.
-    "text-uuid4": (
+    "text_uuid4": (
         "CREATE TABLE keys_text_uuid4 (topic text, event_id text, expires_on date NOT NULL, "
         "PRIMARY KEY (topic, event_id))",
         "INSERT INTO keys_text_uuid4 (topic, event_id, expires_on) SELECT t, i, current_date "
