@@ -21,6 +21,7 @@ SETTINGS = {
         "patroni_rewind_username", "patroni_app_username", "patroni_monitor_username", "patroni_etcd_port",
         "patroni_consul_port",
         "pki_node_dir", "patroni_config_dir", "etcd_data_dir", "consul_data_dir", "patroni_version",
+        "etcd_leader_away_interval",
     ),
     "balancers": (
         "haproxy_primary_port", "haproxy_replica_port", "haproxy_stats_port", "haproxy_stats_username",

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from lab import PG_NODES, TOPOLOGY, assert_service_up, node
+from lab import ADDRESSES, PG_NODES, TOPOLOGY, assert_service_up, leader_name, node, wait_for
 
 from drills.dcs import etcdctl
 
@@ -20,3 +20,28 @@ def test_etcd_reports_three_healthy_members():
     health = json.loads(out)
     healthy = sorted(e["endpoint"] for e in health if e["health"])
     assert len(healthy) == 3, f"expected 3 healthy etcd members, found {len(healthy)}: {health}"
+
+
+def etcd_statuses():
+    return json.loads(node("pg1").check_output(f"{ETCDCTL} endpoint status --cluster --write-out=json"))
+
+
+def etcd_leader_address():
+    statuses = etcd_statuses()
+    leader = next(s for s in statuses if s["Status"]["leader"] == s["Status"]["header"]["member_id"])
+    return leader["Endpoint"].split("//")[1].split(":")[0]
+
+
+def test_etcd_leadership_is_moved_off_the_node_of_patronis_leader():
+    # Put etcd's leadership on the node whose Patroni leads, as any etcd election may:
+    # the timer on that node must hand it to another member.
+    patroni_leader = ADDRESSES[leader_name()]
+    current = etcd_leader_address()
+    if current != patroni_leader:
+        target = next(s for s in etcd_statuses() if f"//{patroni_leader}:" in s["Endpoint"])
+        move = " ".join(etcdctl(TOPOLOGY, current))
+        node("pg1").check_output(f"{move} move-leader {target['Status']['header']['member_id']:x}")
+    interval = int(TOPOLOGY.setting("etcd_leader_away_interval"))
+    assert wait_for(lambda: etcd_leader_address() != patroni_leader, 2 * interval + 5), (
+        f"etcd still led from {patroni_leader}, the node of Patroni's leader, {2 * interval + 5} s later"
+    )
