@@ -15,11 +15,14 @@ def test_etcd_service_running_and_enabled(name):
     assert_service_up(name, "etcd")
 
 
+def healthy_members():
+    out = node("pg1").run(f"{ETCDCTL} endpoint health --cluster --write-out=json")
+    return sorted(e["endpoint"] for e in json.loads(out.stdout or "[]") if e["health"])
+
+
 def test_etcd_reports_three_healthy_members():
-    out = node("pg1").check_output(f"{ETCDCTL} endpoint health --cluster --write-out=json")
-    health = json.loads(out)
-    healthy = sorted(e["endpoint"] for e in health if e["health"])
-    assert len(healthy) == 3, f"expected 3 healthy etcd members, found {len(healthy)}: {health}"
+    healthy = healthy_members()
+    assert len(healthy) == 3, f"expected 3 healthy etcd members, found {len(healthy)}: {healthy}"
 
 
 def etcd_statuses():
@@ -45,3 +48,19 @@ def test_etcd_leadership_is_moved_off_the_node_of_patronis_leader():
     assert wait_for(lambda: etcd_leader_address() != patroni_leader, 2 * interval + 5), (
         f"etcd still led from {patroni_leader}, the node of Patroni's leader, {2 * interval + 5} s later"
     )
+
+
+def test_the_leader_away_check_leaves_a_stopped_etcd_stopped():
+    # An operator (or a drill) stops a member on purpose; the check runs every few
+    # seconds and must neither start it nor fail.
+    stopped = next(name for name in PG_NODES if name != leader_name())
+    member = node(stopped)
+    member.check_output("systemctl stop etcd")
+    try:
+        check = member.run("systemctl start etcd-leader-away.service")
+        assert check.rc == 0, f"the check failed with etcd stopped: {check.stderr}"
+        state = member.run("systemctl is-active etcd").stdout.strip()
+        assert state == "inactive", f"running the check left etcd {state} on {stopped}, expected inactive"
+    finally:
+        member.check_output("systemctl start etcd")
+    assert wait_for(lambda: len(healthy_members()) == 3, 30), f"etcd on {stopped} did not rejoin: {healthy_members()}"
