@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export NO_MKDOCS_2_WARNING := 1
 export PGHA_SECRETS_DIR ?= $(CURDIR)/inventory/lab/.secrets
 
-.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring bench-memory bench-scale bench-keys drill drills-day2 test-long
+.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring bench-memory bench-scale bench-keys drill drills-day2 drill-matrix test-long
 
 help:
 	@echo "make lab          build and start the container lab and run site.yml"
@@ -22,7 +22,8 @@ help:
 	@echo "make bench-memory       one aggregator worker's memory under maximum-size bodies, budgets on and off"
 	@echo "make bench-scale        50 million events in 60 partitions: reads, ingest and bytes per event at that size"
 	@echo "make bench-keys         the dedup key table's inserts at 10 million keys, digest against text keys"
-	@echo "make drill DRILL=crash-primary [RUNS=3] [SYNC_OFF=1]   failover drill (DRILL=all for every one)"
+	@echo "make drill DRILL=crash-primary [RUNS=3] [SYNC_OFF=1] [PRESET=fast]   failover drill (DRILL=all for every one)"
+	@echo "make drill-matrix [MATRIX_RUNS=3]   the failover drills under each failover preset, one table (long)"
 	@echo "make test-long    on a running lab: the infra tests too long for CI (secret output, PITR drill)"
 	@echo "make drills-day2 [RUNS=3]   grow, shrink, replace, upgrade, rotate under load (the lab's spare node pg4)"
 
@@ -125,7 +126,13 @@ DRILL ?= all
 RUNS ?= 1
 INVENTORY ?= inventory/lab
 drill: venv
-	python -m drills $(DRILL) --runs $(RUNS) --inventory $(INVENTORY) $(if $(SYNC_OFF),--sync-off,)
+	python -m drills $(DRILL) --runs $(RUNS) --inventory $(INVENTORY) $(if $(SYNC_OFF),--sync-off,) $(if $(PRESET),--preset $(PRESET),)
+
+# On a running `make lab`: switchover, kill-postgres, crash-primary and isolate-primary
+# under each failover preset (fast, balanced, safe), then the inventory's preset again.
+MATRIX_RUNS ?= 3
+drill-matrix: venv
+	python -m drills matrix --runs $(MATRIX_RUNS) --inventory $(INVENTORY)
 
 # On a running `make lab`: the infra tests too long for CI's hour (a --diff converge
 # that must print no secret, the point-in-time restore drill).

@@ -1,4 +1,5 @@
-"""python -m drills <name ...|all|day2> [--runs N] [--sync-off]: drills under live ingest."""
+"""python -m drills <name ...|all|day2|matrix> [--runs N] [--sync-off] [--preset P]: drills
+under live ingest. matrix: the failover drills of MATRIX_DRILLS under each failover preset."""
 
 import argparse
 import json
@@ -10,6 +11,7 @@ from .catalogue import CATALOGUE, DAY2
 from .cluster import Cluster
 from .faults import FAILOVER
 from .polling import wait_until as wait
+from .presets import MATRIX_DRILLS, PRESETS, deploy, timings
 from .report import DEFAULT_DIR, markdown_table
 from .restore import ClusterLoss, OperatorError
 from .runner import Drill
@@ -32,7 +34,8 @@ def main(argv=None):
     parser.add_argument(
         "drill",
         nargs="+",
-        help=f"{', '.join([*CATALOGUE, *RESTORE_DRILLS])}; all (the failover drills) or day2 ({', '.join(DAY2)})",
+        help=f"{', '.join([*CATALOGUE, *RESTORE_DRILLS])}; all (the failover drills), day2 ({', '.join(DAY2)}) "
+        f"or matrix ({', '.join(MATRIX_DRILLS)} under each of the presets {', '.join(PRESETS)})",
     )
     parser.add_argument("--inventory", default=str(REPO / "inventory" / "lab"))
     parser.add_argument("--runs", type=int, default=1, help="runs per drill")
@@ -40,28 +43,65 @@ def main(argv=None):
     parser.add_argument(
         "--sync-off", action="store_true", help="run with synchronous_mode off (loss is measured, not failed)"
     )
+    parser.add_argument(
+        "--preset", choices=PRESETS, help="deploy this failover preset first (the inventory's own again afterwards)"
+    )
     parser.add_argument("--report-dir", default=str(DEFAULT_DIR))
     args = parser.parse_args(argv)
     if len(args.drill) == 1 and args.drill[0] in RESTORE_DRILLS:
         return run_restore_drill(RESTORE_DRILLS[args.drill[0]], Cluster.from_inventory(args.inventory), args)
-    unknown = [n for n in args.drill if n not in {*CATALOGUE, "all", "day2"}]
+    unknown = [n for n in args.drill if n not in {*CATALOGUE, "all", "day2", "matrix"}]
     if unknown:
         choices = ", ".join([*CATALOGUE, *RESTORE_DRILLS])
-        parser.error(f"unknown drill {unknown[0]!r}; choose from {choices}, all or day2 (a restore drill runs alone)")
+        parser.error(
+            f"unknown drill {unknown[0]!r}; choose from {choices}, all, day2 or matrix (a restore drill runs alone)"
+        )
+    if "matrix" in args.drill and (len(args.drill) > 1 or args.preset):
+        parser.error("matrix runs alone and deploys every preset itself (no other drill, no --preset)")
 
-    cluster = Cluster.from_inventory(args.inventory)
-    # all: the VIP drills only where the inventory has a VIP to move.
-    groups = {"all": [n for n in FAILOVER if cluster.vip or not FAILOVER[n].moves_vip], "day2": list(DAY2)}
-    names = [name for given in args.drill for name in groups.get(given, [given])]
+    presets = PRESETS if "matrix" in args.drill else (args.preset,)
+    results = []
+    try:
+        for preset in presets:
+            cluster = deploy(args.inventory, preset) if preset else Cluster.from_inventory(args.inventory)
+            results += run_drills(cluster, drill_names(cluster, args.drill), args, preset)
+    finally:
+        if presets != (None,):
+            deploy(args.inventory, None)
+
+    summary = summarize(results, by_preset=presets != (None,))
+    folder = pathlib.Path(args.report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "latest-summary.md").write_text(markdown_table(results) + "\n" + summary)
+    (folder / "latest-results.json").write_text(json.dumps(results, indent=2, default=str))
+    print(summary)
+    failed = [r for r in results if not r["passed"] and not (args.sync_off and only_loss(r))]
+    return 1 if failed else 0
+
+
+def drill_names(cluster, given):
+    """The drills to run, groups expanded (all: the VIP drills only where the inventory
+    has a VIP to move)."""
+    groups = {
+        "all": [n for n in FAILOVER if cluster.vip or not FAILOVER[n].moves_vip],
+        "day2": list(DAY2),
+        "matrix": list(MATRIX_DRILLS),
+    }
+    return [name for drill in given for name in groups.get(drill, [drill])]
+
+
+def run_drills(cluster, names, args, preset):
+    """Each drill `args.runs` times on the cluster as it is deployed; the results."""
     if args.sync_off:
         set_synchronous_mode(cluster, False)
     results = []
     try:
         for name in names:
             for run in range(args.runs):
-                print(f"=== {name} run {run + 1}/{args.runs}", flush=True)
+                print(f"=== {name} run {run + 1}/{args.runs}" + (f", preset {preset}" if preset else ""), flush=True)
                 result = Drill(cluster, name, rate=args.rate, report_dir=args.report_dir).run()
                 result["synchronous_mode"] = not args.sync_off
+                result["preset"] = f"{preset or 'inventory'} ({timings(cluster)})"
                 results.append(result)
                 print(markdown_table([result]), flush=True)
                 print(f"report: {result['report']}", flush=True)
@@ -70,15 +110,7 @@ def main(argv=None):
     finally:
         if args.sync_off:
             set_synchronous_mode(cluster, True)
-
-    summary = summarize(results)
-    folder = pathlib.Path(args.report_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "latest-summary.md").write_text(markdown_table(results) + "\n" + summary)
-    (folder / "latest-results.json").write_text(json.dumps(results, indent=2, default=str))
-    print(summary)
-    failed = [r for r in results if not r["passed"] and not (args.sync_off and only_loss(r))]
-    return 1 if failed else 0
+    return results
 
 
 RESTORE_COLUMNS = {
@@ -121,15 +153,19 @@ def only_loss(result):
     return all("acknowledged events lost" in f for f in result["failures"])
 
 
-def summarize(results):
+def summarize(results, by_preset=False):
+    """One row per drill (per preset and drill with `by_preset`: the preset's Patroni
+    ttl/loop_wait/retry_timeout beside its name)."""
     lines = [
-        "| drill | runs | write gap median s | write gap max s | bound s | acks in the second before (min) "
+        ("| preset (ttl/loop_wait/retry_timeout) " if by_preset else "")
+        + "| drill | runs | write gap median s | write gap max s | bound s | acks in the second before (min) "
         "| acked lost | split-brain samples | most unknown probe (max) | rejoin max s | VIP moved max s "
         "| failed requests |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ("|---" if by_preset else "") + "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in dict.fromkeys(r["drill"] for r in results):
-        runs = [r for r in results if r["drill"] == name]
+    for key in dict.fromkeys((r.get("preset"), r["drill"]) for r in results):
+        runs = [r for r in results if (r.get("preset"), r["drill"]) == key]
+        name = f"{key[0]} | {key[1]}" if by_preset else key[1]
         downtimes = [r["write_downtime_s"] for r in runs]
         rejoins = [r["rejoin"]["seconds"] for r in runs if r["rejoin"]]
         moves = [r["vip_moved_after_s"] for r in runs if r.get("vip_moved_after_s") is not None]

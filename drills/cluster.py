@@ -24,8 +24,8 @@ class Cluster(Topology, NodeControl, PostgresAccess, PatroniRest, DcsAccess, Fro
     secrets: pathlib.Path = pathlib.Path()
 
     @classmethod
-    def from_inventory(cls, inventory):
-        topology = Topology.from_inventory(inventory)
+    def from_inventory(cls, inventory, extra_vars=None):
+        topology = Topology.from_inventory(inventory, extra_vars)
         secrets = pathlib.Path(os.environ.get("PGHA_SECRETS_DIR", pathlib.Path(inventory) / ".secrets"))
         # Clients use the VIP; without one, the lab's published ports or the first balancer.
         host = topology.vip or ("127.0.0.1" if topology.lab else next(iter(topology.balancers.values())))

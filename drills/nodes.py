@@ -9,7 +9,7 @@ import subprocess
 import urllib.parse
 from functools import cached_property
 
-from .secrets import ansible_env
+from .secrets import ansible_env, extra_vars_argv
 from .topology import REPO
 
 
@@ -116,7 +116,7 @@ class NodeControl:
         `more_inventory` sources (output captured: it is returned in CommandFailed when
         the play fails)."""
         sources = [arg for source in (self.inventory, *more_inventory) for arg in ("-i", str(source))]
-        cmd = ["ansible-playbook", *sources, str(REPO / playbook), *argv]
+        cmd = ["ansible-playbook", *sources, str(REPO / playbook), *extra_vars_argv(self.extra_vars), *argv]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=ansible_env())
         if result.returncode != 0:
             raise CommandFailed(cmd, result)

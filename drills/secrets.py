@@ -34,10 +34,23 @@ def ansible_env():
     return dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
 
 
-def rendered(inventory, hosts, expression):
+def extra_vars_argv(extra_vars):
+    """`-e name=value` for each of `extra_vars` (as ansible and ansible-playbook take them)."""
+    return [arg for name, value in (extra_vars or {}).items() for arg in ("-e", f"{name}={value}")]
+
+
+def rendered(inventory, hosts, expression, extra_vars=None):
     """{host: value} of a Jinja expression as Ansible renders it for each host (one
     ansible call; its output is captured, never printed, as it may hold secrets)."""
-    argv = ["ansible", "-i", str(inventory), ",".join(hosts), "-m", "ansible.builtin.debug"]
+    argv = [
+        "ansible",
+        "-i",
+        str(inventory),
+        ",".join(hosts),
+        *extra_vars_argv(extra_vars),
+        "-m",
+        "ansible.builtin.debug",
+    ]
     run = subprocess.run(
         [*argv, "-a", f"msg={{{{ {expression} }}}}"],
         capture_output=True,

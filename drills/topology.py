@@ -21,6 +21,7 @@ SETTINGS = {
         "patroni_rewind_username", "patroni_app_username", "patroni_monitor_username", "patroni_etcd_port",
         "patroni_consul_port",
         "pki_node_dir", "patroni_config_dir", "etcd_data_dir", "consul_data_dir", "patroni_version",
+        "patroni_ttl", "patroni_loop_wait", "patroni_retry_timeout",
         "etcd_leader_away_interval",
     ),
     "balancers": (
@@ -60,9 +61,12 @@ class Topology:
     dcs: str = "etcd3"  # patroni_dcs, as the inventory sets it
     lab: bool = False  # nodes are containers of the local lab
     settings: dict = field(default_factory=dict)  # SETTINGS, resolved for this inventory
+    # Extra variables every playbook run gets (`-e`), as the settings were resolved with
+    # them: pgha_failover_preset while the drills run another preset.
+    extra_vars: dict = field(default_factory=dict)
 
     @classmethod
-    def from_inventory(cls, inventory):
+    def from_inventory(cls, inventory, extra_vars=None):
         out = subprocess.run(
             ["ansible-inventory", "-i", str(inventory), "--list"],
             capture_output=True,
@@ -73,14 +77,16 @@ class Topology:
         data = json.loads(out)
         groups = {g: group_hosts(data, g) for g in ("postgres", "balancers", "aggregator", "monitoring", "backup")}
         named = list(dict.fromkeys(sum(groups.values(), [])))
-        variables = sorted({v for names in SETTINGS.values() for v in names})
+        # The preset a role default may follow (pgha_failover_preset) is read with them.
+        variables = sorted({v for names in SETTINGS.values() for v in names} | {"pgha_failover_preset"})
         fields = ", ".join(f"{v!r}: {v} | default(none)" for v in variables)
         expression = f"[node_address, pgha_vip | default(''), pgha_leader_vip | default(''), patroni_dcs, {{{fields}}}]"
-        found = rendered(inventory, named, expression)
+        found = rendered(inventory, named, expression, extra_vars)
         settings = {}
         for group, names in SETTINGS.items():
             first = found[groups[group][0]][4] if groups[group] else {}
-            settings.update({v: role_default(v) if first.get(v) is None else first[v] for v in names})
+            known = {v: value for v, value in first.items() if value is not None}
+            settings.update({v: role_default(v, known) for v in names})
         address = {name: values[0] for name, values in found.items()}
         first = found[groups["postgres"][0]]
         return cls(
@@ -95,6 +101,7 @@ class Topology:
             dcs=first[3],
             lab=bool(group_hosts(data, "lab_containers")),
             settings=settings,
+            extra_vars=dict(extra_vars or {}),
         )
 
     def setting(self, name):

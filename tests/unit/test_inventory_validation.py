@@ -197,6 +197,22 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
             inventory(monitoring=["mon1"], extra_vars=MONITORING, drop_var="patroni_monitor_password"),
             "patroni_monitor_password (the PostgreSQL exporter",
         ),
+        (
+            inventory(extra_vars={"pgha_failover_preset": "turbo"}),
+            "pgha_failover_preset must be fast, balanced or safe",
+        ),
+        (
+            inventory(extra_vars={"pgha_failover_preset": "safe", "aggregator_retry_deadline_seconds": 30}),
+            "(35 + 10 s)",
+        ),
+        (
+            inventory(extra_vars={"pgha_failover_preset": "fast", "haproxy_check_rise": 2}),
+            "haproxy_check_rise (2) must exceed haproxy_check_fall (2)",
+        ),
+        (
+            inventory(extra_vars={**CONSUL, "pgha_failover_preset": "safe", "consul_gossip_suspicion_mult": 7}),
+            "patroni_ttl (35 s): Consul",
+        ),
     ],
     ids=[
         "two-etcd",
@@ -235,12 +251,23 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
         "two-monitoring-hosts",
         "short-monitoring-password",
         "no-exporter-password",
+        "unknown-failover-preset",
+        "retry-deadline-below-the-safe-presets-failover",
+        "haproxy-rise-not-above-fall",
+        "consul-detection-below-the-safe-presets-ttl",
     ],
 )
 def test_bad_inventory_fails_with_a_clear_message(tmp_path, inv, message):
     result = run_validate(tmp_path, inv)
     assert result.returncode != 0, f"expected validation to fail with '{message}', it passed"
     assert message in result.stdout, f"expected '{message}' in the output, found:\n{result.stdout[-2000:]}"
+
+
+@pytest.mark.parametrize("preset", ["fast", "balanced", "safe"])
+def test_every_failover_preset_passes_with_failsafe_mode_and_consul(tmp_path, preset):
+    inv = inventory(extra_vars={**CONSUL, "pgha_failover_preset": preset, "patroni_failsafe_mode": True})
+    result = run_validate(tmp_path, inv)
+    assert result.returncode == 0, result.stdout[-2000:]
 
 
 def test_unverified_database_tls_passes_when_acknowledged(tmp_path):
