@@ -34,6 +34,7 @@ LARGEST_DISK = 64 * 2**30
 BALLAST = ("pgha-drill-ballast-almost", "pgha-drill-ballast-full")
 REFUSAL = "the database's disk is full"  # what the aggregator logs when it answers 503 for it
 CLIENT_BACKOFF = 7.5  # the drills' publisher waits at most 5 s x 1.5 (jitter) between retries
+STOP_CHECK = 5  # seconds the heal first watches whether PostgreSQL stopped (a new postmaster)
 
 
 class DiskFull(Fault):
@@ -112,7 +113,7 @@ class DiskFull(Fault):
         back. It may give the leadership up (a replica leads, and the old primary must
         rejoin), or keep it and start PostgreSQL again and again in place (it comes back
         after the heal): both seen, both reported. (A late REST answer is no stop.)"""
-        if not wait(lambda: postmaster_start(cluster, node) == self.postmaster_before, 5):
+        if not wait(lambda: postmaster_start(cluster, node) == self.postmaster_before, STOP_CHECK):
             self.stopped = True
             self.loses_node = bool(wait(lambda: cluster.leader() not in (None, node), self.failover_wait()))
 
@@ -121,11 +122,12 @@ class DiskFull(Fault):
 
     def write_gap_bound(self, terms):
         """Nothing is stored from the moment the disk is full until a replica leads or
-        the ballast is deleted: the hold and the heal's wait for a failover at most.
+        the ballast is deleted: the hold, the check whether PostgreSQL stopped and the
+        heal's wait for a failover at most.
         Then Patroni starts PostgreSQL on its next loop (if it stopped), HAProxy marks
         the primary up, and the publisher's next retry lands."""
         return terms.bound(
-            full=self.hold_for(None) + self.failover_wait(),
+            full=self.hold_for(None) + STOP_CHECK + self.failover_wait(),
             loop_wait=terms.loop_wait,
             haproxy_up=terms.haproxy_up,
             client_backoff=CLIENT_BACKOFF,
