@@ -31,6 +31,10 @@ class Cluster(Topology, NodeControl, PostgresAccess, PatroniRest, DcsAccess, Fro
         host = topology.vip or ("127.0.0.1" if topology.lab else next(iter(topology.balancers.values())))
         return cls(**vars(topology), balancer=host, api_url=f"https://{host}:{topology.api_port}", secrets=secrets)
 
+    def problems(self):
+        """What keeps the cluster from being whole: Patroni's members, then the DCS's."""
+        return PatroniRest.problems(self) + self.dcs_problems()
+
     @property
     def restapi_user(self):
         return self.setting("patroni_restapi_username")

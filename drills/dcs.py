@@ -97,6 +97,29 @@ class DcsAccess:
         out = self.exec(first, *etcdctl(self, self.nodes[first]), "member", "list", "--write-out=json").stdout
         return next((f"{m['ID']:x}" for m in json.loads(out)["members"] if m.get("name") == name), None)
 
+    def dcs_problems(self):
+        """What keeps the DCS from being whole ([]: nothing). On Consul: every database
+        node's server a voter. A server back from a crash that autopilot pruned rejoins
+        as a non-voter until it is promoted (after its stabilization time): a fault on a
+        voter meanwhile leaves no quorum. etcd members rejoin as voters."""
+        if self.dcs != "consul":
+            return []
+        headers = {"X-Consul-Token": self.secret("consul_acl_master")}
+        for address in self.nodes.values():
+            url = f"https://{address}:{self.consul_port}/v1/operator/raft/configuration"
+            try:
+                request = urllib.request.Request(url, headers=headers)
+                with urllib.request.urlopen(request, timeout=2, context=self.tls_context()) as response:
+                    servers = json.load(response)["Servers"]
+                break
+            except (OSError, ValueError, KeyError):
+                continue
+        else:
+            return ["no Consul server answered for its raft configuration"]
+        voters = {server["Address"].rsplit(":", 1)[0] for server in servers if server.get("Voter")}
+        missing = [name for name, address in self.nodes.items() if address not in voters]
+        return [f"Consul server of {', '.join(missing)} not a raft voter (yet)"] if missing else []
+
     def consul_leader_address(self, via=None, ask=None):
         """Address of Consul's raft leader as the agent on `ask` reports it (None: none)."""
         ask = ask or next(iter(self.nodes))
