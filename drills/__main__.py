@@ -17,6 +17,8 @@ from .restore import ClusterLoss, OperatorError
 from .runner import Drill
 from .topology import REPO
 
+# Names that stand for several drills (drill_names expands them).
+GROUPS = ("all", "day2", "matrix")
 # Drills that restore the cluster from its backups (a backup group) rather than break it.
 RESTORE_DRILLS = {OperatorError.name: OperatorError, ClusterLoss.name: ClusterLoss}
 
@@ -50,7 +52,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if len(args.drill) == 1 and args.drill[0] in RESTORE_DRILLS:
         return run_restore_drill(RESTORE_DRILLS[args.drill[0]], Cluster.from_inventory(args.inventory), args)
-    unknown = [n for n in args.drill if n not in {*CATALOGUE, "all", "day2", "matrix"}]
+    unknown = [n for n in args.drill if n not in {*CATALOGUE, *GROUPS}]
     if unknown:
         choices = ", ".join([*CATALOGUE, *RESTORE_DRILLS])
         parser.error(

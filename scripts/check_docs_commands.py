@@ -7,11 +7,11 @@ import pathlib
 import re
 import sys
 
-from drills.__main__ import RESTORE_DRILLS
+from drills.__main__ import GROUPS, RESTORE_DRILLS
 from drills.catalogue import CATALOGUE
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-DRILLS = {*CATALOGUE, *RESTORE_DRILLS, "all", "day2"}
+DRILLS = {*CATALOGUE, *RESTORE_DRILLS, *GROUPS}
 PATTERNS = {
     "playbook": re.compile(r"(?<![\w/.-])((?:playbooks/)?[\w-]+\.yml)\b"),
     "make target": re.compile(r"\bmake ([a-z][\w-]*)"),
