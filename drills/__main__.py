@@ -10,6 +10,7 @@ import sys
 from .catalogue import CATALOGUE, DAY2
 from .cluster import Cluster
 from .faults import FAILOVER
+from .patroni import PATRONI_CLUSTER
 from .polling import wait_until as wait
 from .presets import MATRIX_DRILLS, PRESETS, deploy, timings
 from .report import DEFAULT_DIR, markdown_table
@@ -28,7 +29,7 @@ def set_synchronous_mode(cluster, enabled):
     status, body = cluster.patroni(leader, "/config", method="PATCH", body={"synchronous_mode": enabled}, timeout=10)
     if status != 200:
         raise RuntimeError(f"PATCH /config synchronous_mode={enabled} failed: {status} {body}")
-    wait(lambda: any(m["role"] == "sync_standby" for m in cluster.members()) == enabled, 30)
+    wait(lambda: any(m["role"] in PATRONI_CLUSTER.SYNCHRONOUS_ROLES for m in cluster.members()) == enabled, 30)
 
 
 def main(argv=None):

@@ -60,7 +60,7 @@ class PatroniRest:
     def synchronous_mode(self):
         """Patroni's dynamic synchronous_mode, from the first member that answers."""
         body = self._first_answer("/config")
-        return None if body is None else bool(body.get("synchronous_mode"))
+        return None if body is None else bool(body.get("synchronous_mode"))  # quorum counts as on
 
     def problems(self):
         """What keeps the cluster from being whole ([] when it is): every member present,

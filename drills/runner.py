@@ -16,6 +16,7 @@ from .faults import ALERT_FIRE_LIMIT
 from .load import finish, publisher_counts, read_acks, start_load
 from .monitoring import AlertWatch, Monitoring
 from .nodes import CommandFailed
+from .patroni import PATRONI_CLUSTER
 from .polling import wait_until as wait
 from .report import write_report
 from .sampler import Sampler
@@ -126,7 +127,7 @@ class Drill:
         require_whole(cluster)
         members = cluster.members()
         leader = next(m["name"] for m in members if m["role"] == "leader")
-        sync = next((m["name"] for m in members if m["role"] == "sync_standby"), None)
+        sync = next((m["name"] for m in members if m["role"] in PATRONI_CLUSTER.SYNCHRONOUS_ROLES), None)
         target = fault.target(cluster, leader, sync)
         # Where the DCS's own leader was: a failover whose node also held it waits for a
         # DCS election too (the failover timeline shows it).

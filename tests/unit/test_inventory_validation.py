@@ -213,6 +213,8 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
             inventory(extra_vars={**CONSUL, "pgha_failover_preset": "safe", "consul_gossip_suspicion_mult": 7}),
             "patroni_ttl (35 s): Consul",
         ),
+        (inventory(extra_vars={"pgha_durability": "eventual"}), "pgha_durability must be async, sync, strict or"),
+        (inventory(postgres=1, etcd=3, extra_vars={"pgha_durability": "quorum"}), "Invalid synchronous settings"),
     ],
     ids=[
         "two-etcd",
@@ -255,6 +257,8 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
         "retry-deadline-below-the-safe-presets-failover",
         "haproxy-rise-not-above-fall",
         "consul-detection-below-the-safe-presets-ttl",
+        "unknown-durability-mode",
+        "quorum-on-one-node",
     ],
 )
 def test_bad_inventory_fails_with_a_clear_message(tmp_path, inv, message):
@@ -267,6 +271,12 @@ def test_bad_inventory_fails_with_a_clear_message(tmp_path, inv, message):
 def test_every_failover_preset_passes_with_failsafe_mode_and_consul(tmp_path, preset):
     inv = inventory(extra_vars={**CONSUL, "pgha_failover_preset": preset, "patroni_failsafe_mode": True})
     result = run_validate(tmp_path, inv)
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
+@pytest.mark.parametrize("mode", ["async", "sync", "strict", "quorum"])
+def test_every_durability_mode_passes(tmp_path, mode):
+    result = run_validate(tmp_path, inventory(extra_vars={"pgha_durability": mode}))
     assert result.returncode == 0, result.stdout[-2000:]
 
 

@@ -1,6 +1,9 @@
 """patroni_cluster_problems: what keeps a Patroni cluster from being whole (an empty
 list when it is whole). The one definition the role's waits and the switchover use."""
 
+# Roles of a replica that acknowledges commits: synchronous mode's, quorum mode's.
+SYNCHRONOUS_ROLES = ("sync_standby", "quorum_standby")
+
 
 def patroni_cluster_problems(cluster, members, synchronous, leader=None, restarted=None):
     """`cluster` is GET /cluster's body; `members` the inventory's member names."""
@@ -18,7 +21,7 @@ def patroni_cluster_problems(cluster, members, synchronous, leader=None, restart
     lagging = [f"{m['name']} ({m['state']})" for m in found if m["role"] != "leader" and m["state"] != "streaming"]
     if lagging:
         problems.append(f"not streaming: {', '.join(lagging)}")
-    if synchronous and len(members) > 1 and not any(m["role"] == "sync_standby" for m in found):
+    if synchronous and len(members) > 1 and not any(m["role"] in SYNCHRONOUS_ROLES for m in found):
         problems.append("synchronous mode is on but no synchronous standby is designated")
     if restarted and any(m["name"] == restarted and m.get("pending_restart") for m in found):
         problems.append(f"{restarted} still waits for a restart")
@@ -28,7 +31,7 @@ def patroni_cluster_problems(cluster, members, synchronous, leader=None, restart
 def patroni_switchover_candidate(cluster):
     """The synchronous standby, else the first streaming replica ('' when none)."""
     found = (cluster or {}).get("members") or []
-    for role in ("sync_standby", "replica"):
+    for role in (*SYNCHRONOUS_ROLES, "replica"):
         for m in found:
             if m["role"] == role and m["state"] == "streaming":
                 return m["name"]

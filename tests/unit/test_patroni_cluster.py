@@ -1,0 +1,37 @@
+"""patroni_cluster_problems and patroni_switchover_candidate (roles/patroni/filter_plugins):
+what makes a cluster whole, in synchronous and in quorum mode."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SPEC = importlib.util.spec_from_file_location(
+    "patroni_cluster", REPO / "roles/patroni/filter_plugins/patroni_cluster.py"
+)
+patroni_cluster = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(patroni_cluster)
+
+NODES = ["pg1", "pg2", "pg3"]
+
+
+def cluster(*replica_roles):
+    members = [{"name": "pg1", "role": "leader", "state": "running"}]
+    members += [{"name": f"pg{i}", "role": role, "state": "streaming"} for i, role in enumerate(replica_roles, 2)]
+    return {"members": members}
+
+
+@pytest.mark.parametrize("mode", [True, "quorum"])
+@pytest.mark.parametrize("role", ["sync_standby", "quorum_standby"])
+def test_a_replica_that_acknowledges_commits_makes_the_cluster_whole(mode, role):
+    assert patroni_cluster.patroni_cluster_problems(cluster(role, "replica"), NODES, mode) == []
+
+
+def test_without_one_synchronous_mode_is_not_whole():
+    problems = patroni_cluster.patroni_cluster_problems(cluster("replica", "replica"), NODES, "quorum")
+    assert problems == ["synchronous mode is on but no synchronous standby is designated"]
+
+
+def test_a_switchover_goes_to_a_quorum_standby_before_a_plain_replica():
+    assert patroni_cluster.patroni_switchover_candidate(cluster("replica", "quorum_standby")) == "pg3"
