@@ -2,6 +2,7 @@
 data lifecycle's full disk."""
 
 from .disk import DiskFull
+from .durability import StandbyLoss
 from .faults import FAILOVER
 from .membership import AddNode, DcsMemberReplace, NodeReplace, RemoveNode
 from .rotation import RotateSecrets
@@ -10,4 +11,4 @@ from .upgrade import RollingUpgrade
 # Operations on a running cluster, in the order `make drills-day2` runs them (remove-node
 # takes out the node add-node brought in).
 DAY2 = {f.name: f for f in (AddNode, RemoveNode, NodeReplace, DcsMemberReplace, RollingUpgrade, RotateSecrets)}
-CATALOGUE = {**FAILOVER, **DAY2, DiskFull.name: DiskFull}
+CATALOGUE = {**FAILOVER, **DAY2, DiskFull.name: DiskFull, StandbyLoss.name: StandbyLoss}

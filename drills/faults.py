@@ -55,6 +55,16 @@ class Fault:
         returns the failures it saw ([]: none)."""
         return []
 
+    def ack_windows(self, before):
+        """{name: (start, end)}: spans of the fault whose acknowledgements the result
+        counts under that name ({}: none)."""
+        return {}
+
+    def tolerates_loss(self, before):
+        """Whether losing acknowledged events is this run's measured cost rather than a
+        failure (a durability mode that does not promise them)."""
+        return False
+
     def report(self, cluster, before, node):
         """What this fault measured beyond the common verdicts, for the result ({}: nothing)."""
         return {}

@@ -325,6 +325,11 @@ class Drill:
             "acknowledged_lost": len(missing),
             "lost_examples": missing[:10],
             "last_ack_time": max(ack_times, default=None),
+            "loss_tolerated": bool(timeline.injected and self.fault.tolerates_loss(timeline.before)),
+            **{
+                name: analysis.acks_between(ack_times, start, end)
+                for name, (start, end) in (self.fault.ack_windows(timeline.before) if timeline.injected else {}).items()
+            },
         }
 
     def _primaries(self, samples, ack_times, timeline, monitoring, leader, target):
@@ -462,7 +467,7 @@ def verdict(r):
         failures.append(f"the leadership moved {r['leader_moves']} times, not {expected_moves}")
     if not r["settled"]:
         failures.append("cluster did not settle (one leader, all others streaming, a synchronous standby)")
-    if r["acknowledged_lost"]:
+    if r["acknowledged_lost"] and not r.get("loss_tolerated"):
         failures.append(f"{r['acknowledged_lost']} acknowledged events lost")
     # A probe that stalls or cannot tell could hide split brain: that alone fails the drill.
     if r["longest_sampling_gap_s"] > STALL_LIMIT:

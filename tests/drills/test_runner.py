@@ -11,6 +11,7 @@ import psycopg2
 import pytest
 
 from drills import analysis, load
+from drills.catalogue import CATALOGUE
 from drills.checks import missing_acks
 from drills.disk import DiskFull
 from drills.faults import CrashPrimary, IsolatePrimary, KillPostgres
@@ -420,3 +421,19 @@ def test_the_fault_waits_for_the_load_to_flow(tmp_path, monkeypatch):
 def test_a_load_that_never_flows_is_said_and_the_fault_goes_ahead(tmp_path, monkeypatch):
     waited, logged = warm_up(tmp_path, monkeypatch, acks_per_second=0)
     assert waited >= 2.3 and logged == ["[x] the load does not flow at 50% of 100/s yet"]
+
+
+def test_lost_acknowledgements_fail_unless_the_durability_mode_does_not_promise_them():
+    lost = dict(result(failover_samples(), "container pg1 is not running"), acknowledged_lost=7)
+    assert "7 acknowledged events lost" in verdict(lost)
+    assert verdict(dict(lost, loss_tolerated=True)) == []
+
+
+def test_standby_loss_tolerates_loss_only_without_synchronous_mode():
+    fault = CATALOGUE["standby-loss"]()
+    assert fault.tolerates_loss({"synchronous_mode": False})
+    assert not fault.tolerates_loss({"synchronous_mode": True})
+    assert not fault.tolerates_loss({})
+    assert fault.ack_windows({"replicas_stopped_at": 10.0, "primary_killed_at": 25.0}) == {
+        "acknowledged_alone": (10.0, 25.0)
+    }
