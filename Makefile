@@ -126,10 +126,11 @@ DRILL ?= all
 RUNS ?= 1
 INVENTORY ?= inventory/lab
 drill: venv
-	python -m drills $(DRILL) --runs $(RUNS) --inventory $(INVENTORY) $(if $(SYNC_OFF),--sync-off,) $(if $(PRESET),--preset $(PRESET),)
+	python -m drills $(DRILL) --runs $(RUNS) --inventory $(INVENTORY) $(if $(SYNC_OFF),--sync-off,) $(if $(PRESET),--preset $(PRESET),) $(if $(DURABILITY),--durability $(DURABILITY),)
 
 # On a running `make lab`: switchover, kill-postgres, crash-primary and isolate-primary
-# under each failover preset (fast, balanced, safe), then the inventory's preset again.
+# under each failover preset (fast, balanced, safe), standby-loss under each durability
+# mode, then the inventory's own settings again.
 MATRIX_RUNS ?= 3
 drill-matrix: venv
 	python -m drills matrix --runs $(MATRIX_RUNS) --inventory $(INVENTORY)

@@ -1,5 +1,6 @@
-"""python -m drills <name ...|all|day2|matrix> [--runs N] [--sync-off] [--preset P]: drills
-under live ingest. matrix: the failover drills of MATRIX_DRILLS under each failover preset."""
+"""python -m drills <name ...|all|day2|matrix> [--runs N] [--sync-off] [--preset P]
+[--durability D]: drills under live ingest. matrix: the failover drills of MATRIX_DRILLS
+under each failover preset, standby-loss under each durability mode."""
 
 import argparse
 import json
@@ -12,7 +13,7 @@ from .cluster import Cluster
 from .faults import FAILOVER
 from .patroni import PATRONI_CLUSTER
 from .polling import wait_until as wait
-from .presets import MATRIX_DRILLS, PRESETS, deploy, timings
+from .presets import DURABILITY_MODES, MATRIX_DRILLS, PRESETS, deploy, label, matrix_plan
 from .report import DEFAULT_DIR, markdown_table
 from .restore import ClusterLoss, OperatorError
 from .runner import Drill
@@ -38,7 +39,8 @@ def main(argv=None):
         "drill",
         nargs="+",
         help=f"{', '.join([*CATALOGUE, *RESTORE_DRILLS])}; all (the failover drills), day2 ({', '.join(DAY2)}) "
-        f"or matrix ({', '.join(MATRIX_DRILLS)} under each of the presets {', '.join(PRESETS)})",
+        f"or matrix ({', '.join(MATRIX_DRILLS)} under each of the presets {', '.join(PRESETS)}; "
+        f"standby-loss under each durability mode)",
     )
     parser.add_argument("--inventory", default=str(REPO / "inventory" / "lab"))
     parser.add_argument("--runs", type=int, default=1, help="runs per drill")
@@ -48,6 +50,11 @@ def main(argv=None):
     )
     parser.add_argument(
         "--preset", choices=PRESETS, help="deploy this failover preset first (the inventory's own again afterwards)"
+    )
+    parser.add_argument(
+        "--durability",
+        choices=DURABILITY_MODES,
+        help="deploy this durability mode first (the inventory's own afterwards)",
     )
     parser.add_argument("--report-dir", default=str(DEFAULT_DIR))
     args = parser.parse_args(argv)
@@ -59,20 +66,29 @@ def main(argv=None):
         parser.error(
             f"unknown drill {unknown[0]!r}; choose from {choices}, all, day2 or matrix (a restore drill runs alone)"
         )
-    if "matrix" in args.drill and (len(args.drill) > 1 or args.preset):
-        parser.error("matrix runs alone and deploys every preset itself (no other drill, no --preset)")
+    if "matrix" in args.drill and (len(args.drill) > 1 or args.preset or args.durability):
+        parser.error(
+            "matrix runs alone and deploys every preset and mode itself (no other drill, --preset or --durability)"
+        )
 
-    presets = PRESETS if "matrix" in args.drill else (args.preset,)
+    asked = {"pgha_failover_preset": args.preset, "pgha_durability": args.durability}
+    asked = {name: value for name, value in asked.items() if value}
+    plan = (
+        [(extra_vars, list(names)) for extra_vars, names in matrix_plan()]
+        if "matrix" in args.drill
+        else [(asked, args.drill)]
+    )
+    deployed = any(extra_vars for extra_vars, _ in plan)
     results = []
     try:
-        for preset in presets:
-            cluster = deploy(args.inventory, preset) if preset else Cluster.from_inventory(args.inventory)
-            results += run_drills(cluster, drill_names(cluster, args.drill), args, preset)
+        for extra_vars, given in plan:
+            cluster = deploy(args.inventory, extra_vars) if extra_vars else Cluster.from_inventory(args.inventory)
+            results += run_drills(cluster, drill_names(cluster, given), args)
     finally:
-        if presets != (None,):
-            deploy(args.inventory, None)
+        if deployed:
+            deploy(args.inventory, {})
 
-    summary = summarize(results, by_preset=presets != (None,))
+    summary = summarize(results, by_deployment=deployed)
     folder = pathlib.Path(args.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "latest-summary.md").write_text(markdown_table(results) + "\n" + summary)
@@ -93,7 +109,7 @@ def drill_names(cluster, given):
     return [name for drill in given for name in groups.get(drill, [drill])]
 
 
-def run_drills(cluster, names, args, preset):
+def run_drills(cluster, names, args):
     """Each drill `args.runs` times on the cluster as it is deployed; the results."""
     if args.sync_off:
         set_synchronous_mode(cluster, False)
@@ -101,10 +117,10 @@ def run_drills(cluster, names, args, preset):
     try:
         for name in names:
             for run in range(args.runs):
-                print(f"=== {name} run {run + 1}/{args.runs}" + (f", preset {preset}" if preset else ""), flush=True)
+                print(f"=== {name} run {run + 1}/{args.runs}, {label(cluster)}", flush=True)
                 result = Drill(cluster, name, rate=args.rate, report_dir=args.report_dir).run()
                 result["synchronous_mode"] = not args.sync_off
-                result["preset"] = f"{preset or 'inventory'} ({timings(cluster)})"
+                result["deployment"] = label(cluster)
                 results.append(result)
                 print(markdown_table([result]), flush=True)
                 print(f"report: {result['report']}", flush=True)
@@ -156,19 +172,19 @@ def only_loss(result):
     return all("acknowledged events lost" in f for f in result["failures"])
 
 
-def summarize(results, by_preset=False):
-    """One row per drill (per preset and drill with `by_preset`: the preset's Patroni
-    ttl/loop_wait/retry_timeout beside its name)."""
+def summarize(results, by_deployment=False):
+    """One row per drill (per deployment and drill with `by_deployment`: the preset or
+    durability mode deployed, with Patroni's ttl/loop_wait/retry_timeout and synchronous_mode)."""
     lines = [
-        ("| preset (ttl/loop_wait/retry_timeout) " if by_preset else "")
+        ("| deployment (ttl/loop_wait/retry_timeout, synchronous_mode) " if by_deployment else "")
         + "| drill | runs | write gap median s | write gap max s | bound s | acks in the second before (min) "
         "| acked lost | split-brain samples | most unknown probe (max) | rejoin max s | VIP moved max s "
         "| failed requests |",
-        ("|---" if by_preset else "") + "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ("|---" if by_deployment else "") + "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for key in dict.fromkeys((r.get("preset"), r["drill"]) for r in results):
-        runs = [r for r in results if (r.get("preset"), r["drill"]) == key]
-        name = f"{key[0]} | {key[1]}" if by_preset else key[1]
+    for key in dict.fromkeys((r.get("deployment"), r["drill"]) for r in results):
+        runs = [r for r in results if (r.get("deployment"), r["drill"]) == key]
+        name = f"{key[0]} | {key[1]}" if by_deployment else key[1]
         downtimes = [r["write_downtime_s"] for r in runs]
         rejoins = [r["rejoin"]["seconds"] for r in runs if r["rejoin"]]
         moves = [r["vip_moved_after_s"] for r in runs if r.get("vip_moved_after_s") is not None]

@@ -1,39 +1,66 @@
-"""Failover presets on a running cluster: deploy one (pgha_failover_preset as an extra
-variable, so the inventory stays as it is), check that Patroni runs its timings, and
-give back the cluster whose settings the drills then read."""
+"""Deployments the drills compare on one running cluster: a failover preset
+(pgha_failover_preset) or a durability mode (pgha_durability), deployed as extra
+variables so the inventory stays as it is. deploy() checks that Patroni runs what the
+deployment asks for and gives back the cluster whose settings the drills then read."""
 
 from .cluster import Cluster
 
 PRESETS = ("fast", "balanced", "safe")
-# The plays that carry a preset's timings: Patroni's dynamic configuration, HAProxy
-# and keepalived on the balancers, the aggregators' timeouts (a rolling restart).
+DURABILITY_MODES = ("async", "sync", "strict", "quorum")
+# The plays that carry these settings: Patroni's dynamic configuration, HAProxy and
+# keepalived on the balancers, the aggregators' timeouts (a rolling restart).
 PLAYBOOKS = ("playbooks/postgres.yml", "playbooks/balancers.yml", "playbooks/aggregator.yml")
 # Patroni's dynamic configuration keys, by the role variable that sets each.
-PATRONI_TIMINGS = {"patroni_ttl": "ttl", "patroni_loop_wait": "loop_wait", "patroni_retry_timeout": "retry_timeout"}
-# What `python -m drills matrix` runs for each preset.
+PATRONI_SETTINGS = {
+    "patroni_ttl": "ttl",
+    "patroni_loop_wait": "loop_wait",
+    "patroni_retry_timeout": "retry_timeout",
+    "patroni_synchronous_mode": "synchronous_mode",
+}
+# What `python -m drills matrix` runs: the failover drills under each preset, the
+# standby loss under each durability mode.
 MATRIX_DRILLS = ("switchover", "kill-postgres", "crash-primary", "isolate-primary")
+MATRIX_DURABILITY_DRILLS = ("standby-loss",)
 
 
-def deploy(inventory, preset):
-    """The cluster with `preset` deployed (None: the inventory's own); raises when
-    Patroni does not run the preset's timings afterwards."""
-    extra_vars = {"pgha_failover_preset": preset} if preset else {}
+def matrix_plan():
+    """[(extra variables, drills)] in the order the matrix runs them."""
+    return [({"pgha_failover_preset": preset}, MATRIX_DRILLS) for preset in PRESETS] + [
+        ({"pgha_durability": mode}, MATRIX_DURABILITY_DRILLS) for mode in DURABILITY_MODES
+    ]
+
+
+def as_patroni_writes(value):
+    """A setting as Patroni's dynamic configuration shows it (quorum, else a number or a boolean)."""
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on"):
+        return True
+    if text in ("false", "no", "off"):
+        return False
+    return int(text) if text.isdigit() else text
+
+
+def deploy(inventory, extra_vars):
+    """The cluster with `extra_vars` deployed ({}: the inventory's own settings); raises
+    when Patroni does not run them afterwards."""
     cluster = Cluster.from_inventory(inventory, extra_vars)
     with_leader_vip = ("playbooks/leader_vip.yml",) if cluster.leader_vip else ()
     for playbook in (*PLAYBOOKS, *with_leader_vip):
-        print(f"--- {playbook} with pgha_failover_preset={preset or '(the inventory)'}", flush=True)
+        print(f"--- {playbook} with {extra_vars or 'the inventory as it is'}", flush=True)
         cluster.playbook(playbook, timeout=1800)
     running = cluster.dynamic_config()
     wrong = {
-        key: (running.get(key), int(cluster.setting(name)))
-        for name, key in PATRONI_TIMINGS.items()
-        if running.get(key) != int(cluster.setting(name))
+        key: (running.get(key), as_patroni_writes(cluster.setting(name)))
+        for name, key in PATRONI_SETTINGS.items()
+        if running.get(key, False) != as_patroni_writes(cluster.setting(name))
     }
     if wrong:
-        raise RuntimeError(f"Patroni runs {wrong} (running, preset) after deploying preset {preset}")
+        raise RuntimeError(f"Patroni runs {wrong} (running, asked) after deploying {extra_vars}")
     return cluster
 
 
-def timings(cluster):
-    """The deployed preset's timings, as the drill table shows them."""
-    return "/".join(str(cluster.setting(name)) for name in PATRONI_TIMINGS)
+def label(cluster):
+    """What the cluster runs, as the drill table shows it."""
+    asked = ", ".join(f"{name.removeprefix('pgha_')} {value}" for name, value in cluster.extra_vars.items())
+    timings = "/".join(str(cluster.setting(name)) for name in list(PATRONI_SETTINGS)[:3])
+    return f"{asked or 'inventory'} ({timings}, synchronous_mode {cluster.setting('patroni_synchronous_mode')})"

@@ -21,7 +21,7 @@ SETTINGS = {
         "patroni_rewind_username", "patroni_app_username", "patroni_monitor_username", "patroni_etcd_port",
         "patroni_consul_port",
         "pki_node_dir", "patroni_config_dir", "etcd_data_dir", "consul_data_dir", "patroni_version",
-        "patroni_ttl", "patroni_loop_wait", "patroni_retry_timeout",
+        "patroni_ttl", "patroni_loop_wait", "patroni_retry_timeout", "patroni_synchronous_mode",
         "etcd_leader_away_interval",
     ),
     "balancers": (
@@ -77,8 +77,10 @@ class Topology:
         data = json.loads(out)
         groups = {g: group_hosts(data, g) for g in ("postgres", "balancers", "aggregator", "monitoring", "backup")}
         named = list(dict.fromkeys(sum(groups.values(), [])))
-        # The preset a role default may follow (pgha_failover_preset) is read with them.
-        variables = sorted({v for names in SETTINGS.values() for v in names} | {"pgha_failover_preset"})
+        # The preset and the durability mode a role default may follow are read with them.
+        variables = sorted(
+            {v for names in SETTINGS.values() for v in names} | {"pgha_failover_preset", "pgha_durability"}
+        )
         fields = ", ".join(f"{v!r}: {v} | default(none)" for v in variables)
         expression = f"[node_address, pgha_vip | default(''), pgha_leader_vip | default(''), patroni_dcs, {{{fields}}}]"
         found = rendered(inventory, named, expression, extra_vars)
