@@ -20,6 +20,9 @@ from .faults import ContainerCrash, Fault
 # loops at least (sync mode drops the missing standby on one), read in prepare.
 ALONE_LOOPS = 2
 ALONE_MARGIN = 5
+# Seconds allowed for Patroni to stop the replicas (each stops its PostgreSQL first):
+# with strict or quorum durability the primary stops acknowledging at the first.
+REPLICA_STOPS = 10
 
 
 class StandbyLoss(ContainerCrash, Fault):
@@ -31,10 +34,6 @@ class StandbyLoss(ContainerCrash, Fault):
 
     def alone_seconds(self):
         return ALONE_LOOPS * self.loop_wait + ALONE_MARGIN
-
-    def hold_for(self, cluster):
-        """The primary alone, then every node down for the rest of the hold."""
-        return self.hold + self.alone_seconds()
 
     def replicas(self, cluster, node):
         return [name for name in cluster.nodes if name != node]
@@ -75,6 +74,7 @@ class StandbyLoss(ContainerCrash, Fault):
         primary's death to the heal; then the nodes start, a leader takes the key on its
         next loop, HAProxy marks it up and the aggregator connects."""
         return terms.bound(
+            replica_stops=REPLICA_STOPS,
             alone=self.alone_seconds(),
             hold=float(self.hold),
             loop_wait=terms.loop_wait,
