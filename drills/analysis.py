@@ -9,14 +9,21 @@ def longest_ack_gap(ack_times, start, end):
     return longest_gap([t for t in ack_times if start <= t <= end], start, end)
 
 
+def acknowledging(reading):
+    """A node that takes writes and can acknowledge a commit: read-write and not fenced
+    (a commit there would wait for a synchronous standby none of which is connected)."""
+    return bool(reading.get("writable")) and not reading.get("fenced")
+
+
 def split_brain_samples(samples):
     """Samples in which any place a client's write can go named two primaries: two
-    nodes accepting writes, two answering 200 on /primary, a balancer with two servers
-    UP in its primary backend, the leader VIP on two nodes, or a node accepting writes
-    while the DCS leader key named another member (read no later than that node)."""
+    nodes that can acknowledge writes, two answering 200 on /primary, a balancer with two
+    servers UP in its primary backend, the leader VIP on two nodes, or a node that can
+    acknowledge writes while the DCS leader key named another member (read no later than
+    that node)."""
     bad = []
     for s in samples:
-        writable = [n for n, v in s["nodes"].items() if v.get("writable")]
+        writable = [n for n, v in s["nodes"].items() if acknowledging(v)]
         primaries = [n for n, status in s["primary_api"].items() if status == 200]
         haproxy = {b: up for b, up in (s.get("haproxy_primary") or {}).items() if up and len(set(up)) > 1}
         leader_vip = [n for n, holds in (s.get("leader_vip") or {}).items() if holds]
@@ -38,6 +45,17 @@ def split_brain_samples(samples):
                 }
             )
     return bad
+
+
+def fenced_primary_samples(samples):
+    """Samples with a second read-write node that could acknowledge nothing (fenced):
+    not a split brain, but the window a client connected to it directly could see."""
+    return [
+        {"t": s["t"], "fenced": [n for n, v in s["nodes"].items() if v.get("writable") and v.get("fenced")]}
+        for s in samples
+        if sum(1 for v in s["nodes"].values() if v.get("writable")) > 1
+        and any(v.get("writable") and v.get("fenced") for v in s["nodes"].values())
+    ]
 
 
 def probes_never_healthy(samples, fault_time, leader):

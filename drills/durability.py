@@ -10,11 +10,21 @@ old primary comes back as the leader with its writes; without it, a replica with
 maximum_lag_on_failover may lead, and the writes only the old primary had are lost.
 The drill reports how many events were acknowledged alone and how many were lost;
 losing any fails it, except without synchronous mode, where it is the measured cost.
+
+lagging-standbys: the replicas fall behind, then the primary's node dies. The
+primary's WAL senders are frozen (SIGSTOP) for a few seconds under load, as a slow or
+congested network would hold WAL back, then its node is killed. Without synchronous mode
+the primary kept acknowledging what no replica received; a replica within
+maximum_lag_on_failover is promoted and that is lost, and the drill reports it beside
+the lag. With it, commits waited for the synchronous standby, so nothing acknowledged is
+missing from it. (netem, the usual way to delay a network, is not in this host's
+kernel; frozen senders are the same lag, exactly timed.)
 """
 
 import time
 
-from .faults import ContainerCrash, Fault
+from .faults import ContainerCrash, Fault, LeaderLoss
+from .postgres import run_sql
 
 # Seconds the primary runs without a replica before its node is killed: two Patroni
 # loops at least (sync mode drops the missing standby on one), read in prepare.
@@ -82,3 +92,57 @@ class StandbyLoss(ContainerCrash, Fault):
             haproxy_up=terms.haproxy_up,
             connect_timeout=terms.connect_timeout,
         )
+
+
+# Seconds the primary's WAL senders stay frozen before its node is killed.
+LAG_SECONDS = 3.0
+WAL_SENDER = "walsender"
+# Bytes of WAL each replica has not been sent (the senders' position, kept while frozen).
+LAG_QUERY = "SELECT application_name, pg_current_wal_lsn() - sent_lsn FROM pg_stat_replication"
+
+
+class LaggingStandbys(ContainerCrash, LeaderLoss):
+    name, hold, expect_failover = "lagging-standbys", 30, None
+
+    def before(self, cluster, node):
+        return {"synchronous_mode": cluster.synchronous_mode()}
+
+    def inject(self, cluster, node, before):
+        cluster.exec(node, "pkill", "-STOP", "-f", WAL_SENDER)
+        before["senders_frozen_at"] = time.time()
+        try:
+            time.sleep(LAG_SECONDS)
+            rows = run_sql(cluster.connect(cluster.nodes[node], dbname="postgres"), LAG_QUERY)
+            before["lag_bytes"] = {name: int(lag) for name, lag in rows}
+            before["primary_killed_at"] = time.time()
+            cluster.docker("kill", node)
+        except Exception:
+            cluster.exec(node, "pkill", "-CONT", "-f", WAL_SENDER, check=False)
+            raise
+
+    def effect(self, cluster, node, before):
+        if "primary_killed_at" not in before or cluster.container_running(node):
+            return None
+        return f"WAL senders on {node} frozen {LAG_SECONDS} s, then {node} killed"
+
+    def ack_windows(self, before):
+        """What the primary acknowledged while it sent no WAL."""
+        if "primary_killed_at" not in before:
+            return {}
+        return {"acknowledged_while_lagging": (before["senders_frozen_at"], before["primary_killed_at"])}
+
+    def tolerates_loss(self, before):
+        """Without synchronous mode, losing what no replica received is the measured cost."""
+        return before.get("synchronous_mode") is False
+
+    def report(self, cluster, before, node):
+        return {
+            "replica_lag_bytes_at_kill": before.get("lag_bytes"),
+            "maximum_lag_on_failover": cluster.dynamic_config().get("maximum_lag_on_failover"),
+        }
+
+    def write_gap_bound(self, terms):
+        """Synchronous commits wait while the senders are frozen; then as any loss of the leader."""
+        _, named = super().write_gap_bound(terms)
+        named.pop("margin")
+        return terms.bound(replicas_lagging=LAG_SECONDS, **named)

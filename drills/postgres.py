@@ -17,7 +17,7 @@ def run_sql(conn, statement, params=None):
 class PostgresAccess:
     """Needs `nodes`, `ca_file`, `postgres_port`, `setting()` and `secret()`."""
 
-    def connect(self, address, port=None, timeout=2, dbname="aggregator"):
+    def connect(self, address, port=None, timeout=2, dbname="aggregator", **options):
         return psycopg2.connect(
             host=address,
             port=port or self.postgres_port,
@@ -35,6 +35,7 @@ class PostgresAccess:
             keepalives_idle=1,
             keepalives_interval=1,
             keepalives_count=2,
+            **options,
         )
 
     def data_directory(self, name):

@@ -21,7 +21,7 @@ COLUMNS = [
     ("failover", "failover"),
     ("acked", "acknowledged"),
     ("acked lost", "acknowledged_lost"),
-    ("split-brain samples", "split_brain_samples"),
+    ("split-brain samples (+ fenced)", "split_brain"),
     ("rejoin s", None),
     ("VIP moved s", "vip_moved_after_s"),
     ("two VIP holders max s", "vip_two_holders_max_s"),
@@ -62,6 +62,9 @@ def row(result):
             cells.append(phases(result.get("failover_timeline") or {}))
         elif key == "unknown":
             cells.append(most_unknown(result))
+        elif key == "split_brain":  # a second read-write node that could acknowledge nothing is shown apart
+            fenced = result.get("fenced_primary_samples")
+            cells.append(f"{result.get('split_brain_samples')}{f' (+{fenced} fenced)' if fenced else ''}")
         elif key == "requests":
             cells.append(f"{result.get('retried_requests')} / {result.get('failed_requests')}")
         elif key == "alerts":  # seconds from the fault to firing / from the heal to resolved

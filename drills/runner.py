@@ -341,6 +341,7 @@ class Drill:
         timeline_phases = analysis.failover_timeline(samples, ack_times, timeline.fault, leader)
         self.log(f"[{self.fault.name}] failover timeline (s from the fault): {timeline_phases}")
         split = analysis.split_brain_samples(samples)
+        fenced = analysis.fenced_primary_samples(samples)
         prometheus_leaders = (
             monitoring.leaders_between(timeline.fault - 10, timeline.settle)
             if monitoring and self.fault.leader_change_in_prometheus
@@ -354,6 +355,8 @@ class Drill:
             "leader_moves": analysis.leader_moves(samples, timeline.fault, leader),
             "split_brain_samples": len(split),
             "split_brain_examples": split[:5],
+            "fenced_primary_samples": len(fenced),
+            "fenced_primary_examples": fenced[:5],
             "samples": len(samples),
             "longest_sampling_gap_s": round(analysis.longest_sampling_gap(samples), 3),
             "stale_samples": analysis.stale_samples(samples),

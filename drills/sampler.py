@@ -21,6 +21,7 @@ import urllib.request
 from base64 import b64encode
 
 import psycopg2
+import psycopg2.extensions
 
 from .front_door import PRIMARY_PROXY, proxy_servers, vip_check
 
@@ -30,7 +31,16 @@ PROBE_NICE = -10  # the probes' scheduling priority (root only)
 # A reading older than this is unknown: states of two probes are only compared when
 # both were read within one sampling period of each other.
 FRESH = 0.5
-PROBE = "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint())"
+# Read-write or not, the timeline, and whether a commit must wait for a synchronous
+# standby while none is connected (fenced: it can acknowledge nothing, as an old primary
+# that thaws after its synchronous standby was promoted). A session may still lower
+# synchronous_commit for itself; the aggregator never does.
+PROBE = (
+    "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint()),"
+    " current_setting('synchronous_standby_names') <> ''"
+    " AND current_setting('synchronous_commit') NOT IN ('off', 'local')"
+    " AND NOT EXISTS (SELECT 1 FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum'))"
+)
 UNKNOWN = None  # a probe without a fresh reading
 STOPPED = {"reachable": False, "writable": False, "timeline": None, "via": "stopped"}
 # What libpq says when the node answers but PostgreSQL takes no sessions (no writes).
@@ -46,6 +56,25 @@ PORT_TIMEOUT = 0.4
 PORT_RETRY_TIMEOUT = 0.1
 PORT_RECHECK = 1.0
 PSQL_NO_CONNECTION = 2
+# Seconds a connection, then a query, over TCP may take: a frozen node's kernel still
+# takes the connection, but nothing answers on it. A later answer would not be fresh.
+CONNECT_TIMEOUT = 1.0
+QUERY_TIMEOUT = FRESH
+
+
+def wait_ready(conn, timeout):
+    """Drive an asynchronous psycopg2 connection until its connection or query is done;
+    TimeoutError when that takes longer than `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = conn.poll()
+        if state == psycopg2.extensions.POLL_OK:
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no answer from PostgreSQL")
+        waiting = ([conn.fileno()], [], []) if state == psycopg2.extensions.POLL_READ else ([], [conn.fileno()], [])
+        select.select(*waiting, remaining)
 
 
 def raise_priority():
@@ -116,8 +145,13 @@ class NodeProbe(Probe):
         self.inside = False  # probing through the container engine
         self.session = None  # the InsideSession while inside
         self.port_checked = 0.0  # when the port was last tried
+        self.frozen = False  # its container was paused at the last reading
 
     def poll(self):
+        if self.frozen:  # asked of the engine until the node thaws: TCP would wait out QUERY_TIMEOUT
+            reading = self._frozen()
+            if reading is not None:
+                return reading
         if self.inside and self.session is not None and time.time() - self.port_checked < PORT_RECHECK:
             return self._sample_inside()  # cut off a moment ago: the session inside answers fastest
         if self.conn is None or self.conn.closed:
@@ -148,17 +182,23 @@ class NodeProbe(Probe):
         reused = self.conn is not None and not self.conn.closed
         try:
             if not reused:
-                self.conn = self.cluster.connect(self.cluster.nodes[self.name], timeout=1, dbname="postgres")
-                self.conn.autocommit = True
+                self.conn = self.cluster.connect(self.cluster.nodes[self.name], timeout=1, dbname="postgres", async_=1)
+                wait_ready(self.conn, CONNECT_TIMEOUT)
             with self.conn.cursor() as cur:
                 cur.execute(PROBE)
-                in_recovery, timeline = cur.fetchone()
+                wait_ready(self.conn, QUERY_TIMEOUT)
+                in_recovery, timeline, fenced = cur.fetchone()
             return {
                 "reachable": True,
                 "writable": not in_recovery,
+                "fenced": fenced,
                 "timeline": timeline,
                 "via": "tcp",
             }
+        except TimeoutError:  # the node took the connection but its PostgreSQL did not answer
+            self.conn.close()
+            self.conn = None
+            return self._frozen_or_inside()
         except psycopg2.Error as exc:
             if self.conn is not None:
                 self.conn.close()
@@ -170,6 +210,19 @@ class NodeProbe(Probe):
             if reused:  # PostgreSQL ended the session (a restart): a new one says why, at once
                 return self.poll()
         return self._sample_inside()
+
+    def _frozen_or_inside(self):
+        return self._frozen() or self._sample_inside()
+
+    def _frozen(self):
+        """A paused container (every process frozen) commits nothing until it thaws: the
+        engine says so without an exec, which a paused container refuses. None when the
+        node is not paused (or the engine cannot tell)."""
+        self.frozen = False
+        if self.cluster.lab:
+            with contextlib.suppress(Exception):  # the engine did not answer: look inside
+                self.frozen = self.cluster.container_state(self.name) == "paused"
+        return {**STOPPED, "via": "paused"} if self.frozen else None
 
     def _sample_inside(self):
         """The node read from inside: the engine says whether its container runs (cheap,
@@ -197,10 +250,16 @@ class NodeProbe(Probe):
             if status == PSQL_NO_CONNECTION:  # PostgreSQL does not answer: it takes no writes either
                 return {**STOPPED, "via": "exec"}
             return self._without_postgres()
-        if answer.count(",") != 1:
+        if answer.count(",") != 2:
             return UNKNOWN
-        in_recovery, timeline = answer.split(",")
-        return {"reachable": True, "writable": in_recovery == "f", "timeline": int(timeline), "via": "exec"}
+        in_recovery, timeline, fenced = answer.split(",")
+        return {
+            "reachable": True,
+            "writable": in_recovery == "f",
+            "fenced": fenced == "t",
+            "timeline": int(timeline),
+            "via": "exec",
+        }
 
     def _without_postgres(self):
         """STOPPED when the container runs no postgres process (it boots, or PostgreSQL
@@ -264,15 +323,15 @@ class PatroniProbe(Probe):
     """Patroni's /primary answer on one node (what HAProxy's checks route by), in its own
     thread: the REST API answers far slower than PostgreSQL, and the node's reading must
     not wait for it. The reading is {"status": HTTP status}, None when the API does not
-    answer: while its node is cut off (the node probe reads it from inside) no client
-    can be routed by it, so it is not asked."""
+    answer: while its node is cut off (the node probe reads it from inside) or frozen, no
+    client can be routed by it, so it is not asked."""
 
     def __init__(self, cluster, stop_event, name, node_probe):
         super().__init__(cluster, stop_event, name)
         self.node_probe = node_probe
 
     def poll(self):
-        if self.node_probe.inside:
+        if self.node_probe.inside or self.node_probe.frozen:
             return {"status": None}
         return {"status": self.cluster.patroni(self.name, "/primary", timeout=PATRONI_TIMEOUT)[0]}
 

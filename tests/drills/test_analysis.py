@@ -29,6 +29,18 @@ def test_split_brain_counts_two_writable_nodes_or_two_primaries():
     assert [b["t"] for b in bad] == [1, 2]
 
 
+def test_a_second_read_write_node_that_cannot_acknowledge_is_fenced_not_split_brain():
+    """An old primary thawing after its synchronous standby was promoted is read-write
+    until Patroni demotes it, but every commit there waits for a standby that is gone."""
+    thawed = sample(1, writable=["pg1", "pg3"], primary=["pg3"])
+    thawed["nodes"]["pg1"]["fenced"] = True
+    unfenced = sample(2, writable=["pg1", "pg3"], primary=["pg3"])
+    assert [b["t"] for b in analysis.split_brain_samples([thawed, unfenced])] == [2]
+    assert analysis.fenced_primary_samples([thawed, unfenced]) == [{"t": 1, "fenced": ["pg1"]}]
+    against_key = dict(thawed, dcs_leader_key="pg3", read_at={"dcs": 0.0, "postgres@pg1": 0.1})
+    assert analysis.split_brain_samples([against_key]) == []
+
+
 def test_leader_changes_and_time_to_new_leader():
     samples = [sample(0, primary=["pg1"]), sample(1, primary=[]), sample(2, primary=[]), sample(3.5, primary=["pg2"])]
     assert analysis.leader_changes(samples) == [(0, "pg1"), (1, None), (3.5, "pg2")]

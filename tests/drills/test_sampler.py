@@ -7,12 +7,15 @@ takes longer than a reading stays fresh, and every stale reading is unknown time
 No lab: the node is a real PostgreSQL on loopback, the container engine a stand-in, and
 the psql inside the node a small shell program that speaks the same lines."""
 
+import os
+import signal
 import threading
+import time
 
 import psycopg2
 import pytest
 
-from drills.sampler import NodeProbe, PatroniProbe
+from drills.sampler import QUERY_TIMEOUT, NodeProbe, PatroniProbe
 from testbed.pgserver import free_port
 
 # What psql inside a node does, as shell programs: answer every query with a line, or
@@ -32,8 +35,8 @@ class Node:
         self.inside = inside  # the shell program standing in for psql inside the node
         self.sessions = 0
 
-    def connect(self, address, timeout=2, dbname="postgres"):
-        return psycopg2.connect(self.url, connect_timeout=timeout)
+    def connect(self, address, timeout=2, dbname="postgres", **options):
+        return psycopg2.connect(self.url, connect_timeout=timeout, **options)
 
     def patroni(self, name, path, timeout=1.0):
         return None, None
@@ -89,15 +92,45 @@ def test_a_session_postgres_ended_is_replaced_over_tcp(pg_server):
     assert reader.conn.get_backend_pid() != pid
 
 
-@pytest.mark.parametrize(("answer", "writable"), [("f,4", True), ("t,4", False)])
-def test_a_cut_off_node_is_read_through_one_session_inside(answer, writable):
+def test_a_frozen_node_reads_as_paused_within_the_query_timeout(pg_server):
+    """The kernel keeps a frozen node's connections open, so only a deadline ends the
+    wait; the engine then says why nothing answered."""
+    node = Node(port=pg_server.port, url=pg_server.url())
+    reader = probe(node)
+    assert reader.poll()["via"] == "tcp"
+    backend = reader.conn.get_backend_pid()
+    os.kill(backend, signal.SIGSTOP)
+    node.state = "paused"
+    try:
+        started = time.monotonic()
+        reading = reader.poll()
+        waited = time.monotonic() - started
+    finally:
+        os.kill(backend, signal.SIGCONT)
+    assert (reading["writable"], reading["via"]) == (False, "paused")
+    assert waited < QUERY_TIMEOUT + 1.0
+    node.patroni = lambda *args, **kwargs: pytest.fail("asked Patroni on a node that is frozen")
+    assert PatroniProbe(node, threading.Event(), "pg1", reader).poll() == {"status": None}
+    started = time.monotonic()
+    assert reader.poll()["via"] == "paused"
+    assert time.monotonic() - started < 0.5, "a frozen node is asked of the engine, not over TCP again"
+    node.state = "running"
+    assert reader.poll()["via"] == "tcp"
+
+
+@pytest.mark.parametrize(
+    ("answer", "writable", "fenced"), [("f,4,f", True, False), ("t,4,f", False, False), ("f,4,t", True, True)]
+)
+def test_a_cut_off_node_is_read_through_one_session_inside(answer, writable, fenced):
     node = Node(inside=ANSWERS.format(answer))
     reader = probe(node, CutOffProbe)
     try:
         readings = [reader.poll() for _ in range(3)]
     finally:
         reader.stop()
-    assert [(r["writable"], r["timeline"], r["via"]) for r in readings] == [(writable, 4, "exec")] * 3
+    assert [(r["writable"], r["fenced"], r["timeline"], r["via"]) for r in readings] == [
+        (writable, fenced, 4, "exec")
+    ] * 3
     assert node.sessions == 1
 
 
@@ -130,7 +163,7 @@ def test_an_answer_too_late_is_unknown_and_the_session_replaced():
 
 def test_patroni_is_not_asked_while_its_node_is_cut_off():
     """No client can be routed by an API nobody reaches: no answer, read at once."""
-    node = Node(inside=ANSWERS.format("f,4"))
+    node = Node(inside=ANSWERS.format("f,4,f"))
     node.patroni = lambda *args, **kwargs: pytest.fail("asked Patroni on a node that is cut off")
     node_reader = probe(node, CutOffProbe)
     try:
