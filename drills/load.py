@@ -47,7 +47,14 @@ def read_acks(path):
 
 
 def publisher_counts(output):
-    """The publisher's own count of retried and failed requests (None when it printed none)."""
+    """The publisher's own count of retried and failed requests, and of the attempts it
+    was not acknowledged by cause: an HTTP status ("503") or a broken "connection"
+    (None when it printed none)."""
     found = re.search(r"retried requests: (\d+), failed requests: (\d+)", output)
     retried, failed = (int(found.group(1)), int(found.group(2))) if found else (None, None)
-    return {"retried_requests": retried, "failed_requests": failed}
+    causes = re.search(r"attempts without an acknowledgement: (.*)", output)
+    unacknowledged = None
+    if causes:
+        pairs = [item.rsplit(" ", 1) for item in causes.group(1).split(", ") if item != "none"]
+        unacknowledged = {cause: int(n) for cause, n in pairs}
+    return {"retried_requests": retried, "failed_requests": failed, "unacknowledged_attempts": unacknowledged}

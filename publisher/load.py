@@ -13,6 +13,7 @@ killed at any moment has logged at least every acknowledgement it counted.
 """
 
 import argparse
+import collections
 import http.client
 import json
 import os
@@ -111,6 +112,9 @@ class Publisher:
         self.acked = 0
         self.attempts = 0
         self.retried_requests = 0
+        # Attempts that got no acknowledgement, by what came back: an HTTP status, or
+        # "connection" when the connection broke or timed out before any answer.
+        self.failed_attempts = collections.Counter()
         self.failed = []
         self.ack_file = open(args.ack_log, "a", encoding="utf-8") if args.ack_log else None  # noqa: SIM115
 
@@ -144,6 +148,8 @@ class Publisher:
                     with self.lock:
                         self.retried_requests += 1
                 return
+            with self.lock:
+                self.failed_attempts[str(status) if status is not None else "connection"] += 1
             if status is not None and status not in (503, 429):
                 with self.lock:
                     self.failed.append((status, payload[:300]))
@@ -235,6 +241,8 @@ def main(argv=None):
         f"attempts: {publisher.attempts}, retried requests: {publisher.retried_requests}, "
         f"failed requests: {len(publisher.failed)}"
     )
+    causes = ", ".join(f"{cause} {n}" for cause, n in sorted(publisher.failed_attempts.items())) or "none"
+    print(f"attempts without an acknowledgement: {causes}")
     gap = longest_gap(publisher.ack_times, started, started + elapsed)
     print(f"longest gap between acknowledgements: {gap:.2f} s")
     ok = not publisher.failed

@@ -58,6 +58,10 @@ DEFAULTS = {
     "RETRY_DEADLINE_SECONDS": 30.0,
     # Retry-After sent with 503 answers.
     "RETRY_AFTER_SECONDS": 2,
+    # Seconds GET /ready stays 200 after the database last answered: through a planned
+    # switchover the writers hold and retry the events, so the balancers must not take
+    # every aggregator out and answer 503 themselves. Longer, it says 503.
+    "READY_GRACE_SECONDS": 10.0,
     # Cap on GET /events?limit=.
     "EVENTS_LIMIT_MAX": 1000,
     # Default page size of GET /events.

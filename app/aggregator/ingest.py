@@ -339,6 +339,7 @@ class IngestPool:
         # One connection per writer, held while it works and replaced when it breaks.
         self._connections = db.pool(self._url, self._writers, self._timeout)
         self._threads = []
+        self.last_commit_at = float("-inf")  # time.monotonic() of the last committed batch
         metrics.QUEUE_CAPACITY.set(config["QUEUE_MAX_EVENTS"])
 
     def start(self):
@@ -418,6 +419,7 @@ class IngestPool:
             try:
                 conn = self._checkout(conn)
                 write_batch(conn, batch, shard, self._statement(conn), self.retention)
+                self.last_commit_at = time.monotonic()
                 return conn
             except psycopg2.errors.DiskFull as exc:
                 # Not over in seconds, and nothing is stored meanwhile: answer 503 at

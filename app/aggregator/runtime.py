@@ -26,6 +26,7 @@ class Runtime:
         self._monitoring = None
         self._heartbeat = None
         self.body_budget = ByteBudget(config["INFLIGHT_MAX_BYTES"])
+        self._ready_answer_at = float("-inf")  # time.monotonic() of /ready's last database answer
 
     def _require_url(self):
         if not self.config.get("DATABASE_URL"):
@@ -53,6 +54,16 @@ class Runtime:
         if self._ingest is None:
             return self.config["WRITERS"], self.config["WRITERS"]
         return self._ingest.writers_alive()
+
+    def database_answered(self):
+        """/ready read the database just now."""
+        self._ready_answer_at = time.monotonic()
+
+    def database_silent_for(self):
+        """Seconds since the database last answered this process (a /ready read or a
+        committed batch); infinite when it never has."""
+        last = max(self._ready_answer_at, self._ingest.last_commit_at if self._ingest is not None else float("-inf"))
+        return time.monotonic() - last
 
     @property
     def reads(self):

@@ -29,6 +29,23 @@ def test_not_ready_when_the_database_is_unreachable_and_the_answer_names_no_deta
     assert "127.0.0.1" in caplog.text, caplog.text
 
 
+def test_ready_through_a_short_database_outage_then_not(make_app, pg_server):
+    """A switchover's seconds without a primary: the writers hold the events, so the
+    balancers must keep the aggregator; past the grace it is taken out."""
+    client = make_app(READY_GRACE_SECONDS=2.0, CONNECT_TIMEOUT=1).test_client()
+    assert client.get("/ready").json["database"] == "reachable"
+    pg_server.stop()
+    try:
+        held = client.get("/ready")
+        assert held.status_code == 200, held.json
+        assert held.json["database"] == "unreachable" and held.json["holding_writes_s"] < 2.0
+        time.sleep(2.0)
+        assert client.get("/ready").status_code == 503
+    finally:
+        pg_server.start()
+    assert client.get("/ready").json["database"] == "reachable"
+
+
 def test_not_ready_while_fewer_writers_run_than_configured(app):
     client = app.test_client()
     assert client.post("/publish", json={"event_id": "w1"}).status_code == 202  # the writers start

@@ -105,6 +105,10 @@ def test_latency_is_end_to_end_through_an_outage(make_app, pg_server, capsys):
     assert last_attempt_max < end_to_end_max, out
     assert int(figures["attempts"].split(",")[0]) > 4, out
     assert float(figures["longest gap between acknowledgements"].rstrip(" s")) >= outage * 0.8, out
+    # The app answered 503 through the outage (the retry deadline is shorter than it):
+    # the attempts it did not acknowledge are counted by that cause.
+    causes = dict(item.split(" ") for item in figures["attempts without an acknowledgement"].split(", "))
+    assert int(causes["503"]) > 0 and "connection" not in causes, out
 
 
 @pytest.fixture

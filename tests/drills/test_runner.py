@@ -259,9 +259,22 @@ def test_a_rolling_deploy_must_retry_nothing_and_run_under_load():
 
 
 def test_publisher_counts_are_read_from_its_summary():
-    out = "throughput: 200 events/s\nattempts: 812, retried requests: 7, failed requests: 1\n"
-    assert load.publisher_counts(out) == {"retried_requests": 7, "failed_requests": 1}
-    assert load.publisher_counts("Traceback") == {"retried_requests": None, "failed_requests": None}
+    out = (
+        "throughput: 200 events/s\nattempts: 812, retried requests: 7, failed requests: 1\n"
+        "attempts without an acknowledgement: 503 5, connection 3\n"
+    )
+    assert load.publisher_counts(out) == {
+        "retried_requests": 7,
+        "failed_requests": 1,
+        "unacknowledged_attempts": {"503": 5, "connection": 3},
+    }
+    calm = "attempts: 800, retried requests: 0, failed requests: 0\nattempts without an acknowledgement: none\n"
+    assert load.publisher_counts(calm)["unacknowledged_attempts"] == {}
+    assert load.publisher_counts("Traceback") == {
+        "retried_requests": None,
+        "failed_requests": None,
+        "unacknowledged_attempts": None,
+    }
 
 
 def test_an_expected_alert_must_fire_within_the_limit_and_resolve():

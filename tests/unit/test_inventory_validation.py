@@ -206,6 +206,10 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
             "(35 + 10 s)",
         ),
         (
+            inventory(extra_vars={"aggregator_ready_grace_seconds": 31}),
+            "aggregator_ready_grace_seconds (31) must not exceed",
+        ),
+        (
             inventory(extra_vars={"pgha_failover_preset": "fast", "haproxy_check_rise": 2}),
             "haproxy_check_rise (2) must exceed haproxy_check_fall (2)",
         ),
@@ -255,6 +259,7 @@ ONE_REPOSITORY = "exactly one host in the backup group, not a database node"
         "no-exporter-password",
         "unknown-failover-preset",
         "retry-deadline-below-the-safe-presets-failover",
+        "ready-grace-beyond-the-retry-deadline",
         "haproxy-rise-not-above-fall",
         "consul-detection-below-the-safe-presets-ttl",
         "unknown-durability-mode",

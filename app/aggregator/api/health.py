@@ -21,9 +21,10 @@ def health():
 
 @bp.get("/ready")
 def ready():
-    """Ready: the database answers and every configured writer runs. Anyone may ask (the
-    balancers' health check has no token), so the answer names no database detail: that
-    goes to the log."""
+    """Ready: every configured writer runs and the database answers, or answered within
+    READY_GRACE_SECONDS (the writers hold events through a switchover meanwhile).
+    Anyone may ask (the balancers' health check has no token), so the answer names no
+    database detail: that goes to the log."""
     runtime = current_runtime()
     headers = {"Retry-After": str(current_app.config["RETRY_AFTER_SECONDS"])}
     alive, configured = runtime.writers_alive()
@@ -36,9 +37,16 @@ def ready():
             cur.execute("SELECT pg_is_in_recovery()")
             (in_recovery,) = cur.fetchone()
     except RETRYABLE as exc:
+        silent = runtime.database_silent_for()
+        if silent < current_app.config["READY_GRACE_SECONDS"]:
+            # A switchover or a failover's first seconds: the writers hold the events.
+            log.info("ready while the database is silent for %.1f s: %s", silent, str(exc).strip())
+            body = {"status": "ready", "database": "unreachable", "holding_writes_s": round(silent, 1)}
+            return json_response({**body, "writers": alive})
         log.warning("not ready: the database does not answer: %s", str(exc).strip())
         body = {"status": "unavailable", "database": "unreachable", "message": "the database does not answer"}
         return json_response(body, 503, headers)
+    runtime.database_answered()
     return json_response({"status": "ready", "database": "reachable", "writable": not in_recovery, "writers": alive})
 
 

@@ -155,7 +155,7 @@ def build(max_events):
             "/health": {"get": {"summary": "Liveness", "responses": _ok("Alive")}},
             "/ready": {
                 "get": {
-                    "summary": "Database reachable",
+                    "summary": "Database reachable, or reached within READY_GRACE_SECONDS",
                     "responses": {**_ok("Ready"), "503": {"description": "Not ready"}},
                 }
             },
