@@ -35,3 +35,12 @@ def test_without_one_synchronous_mode_is_not_whole():
 
 def test_a_switchover_goes_to_a_quorum_standby_before_a_plain_replica():
     assert patroni_cluster.patroni_switchover_candidate(cluster("replica", "quorum_standby")) == "pg3"
+
+
+@pytest.mark.parametrize(
+    ("mode", "needs_standby"), [("False", False), ("false", False), ("True", True), ("quorum", True)]
+)
+def test_a_synchronous_mode_rendered_as_text_is_read_as_patroni_means_it(mode, needs_standby):
+    """The start wait passes the mode the cluster runs, from its /config, through a template."""
+    problems = patroni_cluster.patroni_cluster_problems(cluster("replica", "replica"), NODES, mode)
+    assert ("synchronous mode is on but no synchronous standby is designated" in problems) is needs_standby

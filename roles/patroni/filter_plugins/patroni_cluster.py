@@ -5,8 +5,17 @@ list when it is whole). The one definition the role's waits and the switchover u
 SYNCHRONOUS_ROLES = ("sync_standby", "quorum_standby")
 
 
+def synchronous_on(mode):
+    """Patroni's synchronous_mode (true, false, "quorum"), however a template rendered
+    it ("False" as text is off), as on or off."""
+    if isinstance(mode, str):
+        return mode.strip().lower() in ("true", "yes", "on", "quorum")
+    return bool(mode)
+
+
 def patroni_cluster_problems(cluster, members, synchronous, leader=None, restarted=None):
-    """`cluster` is GET /cluster's body; `members` the inventory's member names."""
+    """`cluster` is GET /cluster's body; `members` the inventory's member names;
+    `synchronous` the synchronous_mode the cluster is judged by."""
     found = (cluster or {}).get("members") or []
     problems = []
     names = {m["name"] for m in found}
@@ -21,7 +30,7 @@ def patroni_cluster_problems(cluster, members, synchronous, leader=None, restart
     lagging = [f"{m['name']} ({m['state']})" for m in found if m["role"] != "leader" and m["state"] != "streaming"]
     if lagging:
         problems.append(f"not streaming: {', '.join(lagging)}")
-    if synchronous and len(members) > 1 and not any(m["role"] in SYNCHRONOUS_ROLES for m in found):
+    if synchronous_on(synchronous) and len(members) > 1 and not any(m["role"] in SYNCHRONOUS_ROLES for m in found):
         problems.append("synchronous mode is on but no synchronous standby is designated")
     if restarted and any(m["name"] == restarted and m.get("pending_restart") for m in found):
         problems.append(f"{restarted} still waits for a restart")
