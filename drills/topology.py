@@ -22,6 +22,7 @@ SETTINGS = {
         "patroni_consul_port",
         "pki_node_dir", "patroni_config_dir", "etcd_data_dir", "consul_data_dir", "patroni_version",
         "patroni_ttl", "patroni_loop_wait", "patroni_retry_timeout", "patroni_synchronous_mode",
+        "patroni_synchronous_mode_strict",
         "etcd_leader_away_interval",
     ),
     "balancers": (
