@@ -25,7 +25,7 @@ COLUMNS = [
     ("rejoin s", None),
     ("VIP moved s", "vip_moved_after_s"),
     ("two VIP holders max s", "vip_two_holders_max_s"),
-    ("retried / failed requests", "requests"),
+    ("retried / failed requests (unacknowledged attempts)", "requests"),
     ("alert fired / resolved s", "alerts"),
     ("Prometheus leaders (most at once)", "prometheus_leaders"),
     ("observed effect", "fault_effect"),
@@ -66,7 +66,9 @@ def row(result):
             fenced = result.get("fenced_primary_samples")
             cells.append(f"{result.get('split_brain_samples')}{f' (+{fenced} fenced)' if fenced else ''}")
         elif key == "requests":
-            cells.append(f"{result.get('retried_requests')} / {result.get('failed_requests')}")
+            causes = result.get("unacknowledged_attempts") or {}
+            shown = f" ({', '.join(f'{cause}: {n}' for cause, n in sorted(causes.items()))})" if causes else ""
+            cells.append(f"{result.get('retried_requests')} / {result.get('failed_requests')}{shown}")
         elif key == "alerts":  # seconds from the fault to firing / from the heal to resolved
             alerts = result.get("alerts") or {}
             cells.append(

@@ -147,6 +147,12 @@ RETRYABLE = (
 # a constraint, a key too large for the index): only these are the client's fault.
 # Anything else (a missing table after a bad deploy, permissions, out of disk) is ours.
 EVENT_ERROR_CLASSES = ("22", "23", "54")
+# A writer's waits between attempts on a broken database: doubling from the first, up
+# to the most. Short enough that a batch held through a switchover commits within half
+# a second of the new primary, long enough that a failover's seconds cost a few
+# connection attempts per writer.
+RETRY_BACKOFF_FIRST = 0.05
+RETRY_BACKOFF_MAX = 0.5
 
 
 class QueueFull(Exception):
@@ -438,7 +444,7 @@ class IngestPool:
                     _fail(batch)
                     return conn
                 metrics.RETRIES.inc()
-                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+                time.sleep(min(RETRY_BACKOFF_MAX, RETRY_BACKOFF_FIRST * 2**attempt) * random.uniform(0.5, 1.0))
                 attempt += 1
             except psycopg2.Error as exc:
                 metrics.DB_ERRORS.inc()
