@@ -27,6 +27,9 @@ class Fault:
     leader_moves = None
     # The heal builds the lost node anew: it comes back as a new copy, when the heal ends.
     rebuilds = False
+    # Every request must be acknowledged on its first attempt: the aggregators hold the
+    # writes through the fault instead of answering 503 (a planned switchover).
+    answers_every_request = False
 
     def prepare(self, cluster):
         """Bring the cluster to the state the fault starts from, before anything is read."""
@@ -115,7 +118,7 @@ class LeaderLoss(Fault):
 
 
 class Switchover(Fault):
-    name, loses_node = "switchover", False
+    name, loses_node, answers_every_request = "switchover", False, True
 
     def inject(self, cluster, node, before):
         candidate = cluster.switchover_candidate()

@@ -281,6 +281,7 @@ class Drill:
             "blind_probes": list(fault.blinds),
             "leader_moves_expected": fault.leader_moves,
             "rebuilds": fault.rebuilds,
+            "answers_every_request": fault.answers_every_request,
             "dcs_leader_before": self.dcs_leader_before,
         }
 
@@ -470,6 +471,10 @@ def verdict(r):
         failures.append(f"the leadership moved {r['leader_moves']} times, not {expected_moves}")
     if not r["settled"]:
         failures.append("cluster did not settle (one leader, all others streaming, a synchronous standby)")
+    unanswered = r.get("unacknowledged_attempts") or {}
+    if r.get("answers_every_request") and unanswered:
+        causes = ", ".join(f"{cause}: {n}" for cause, n in sorted(unanswered.items()))
+        failures.append(f"attempts the aggregators did not acknowledge ({causes}): writes must be held, not refused")
     if r["acknowledged_lost"] and not r.get("loss_tolerated"):
         failures.append(f"{r['acknowledged_lost']} acknowledged events lost")
     # A probe that stalls or cannot tell could hide split brain: that alone fails the drill.

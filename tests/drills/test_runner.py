@@ -115,6 +115,16 @@ def test_a_fault_that_does_nothing_fails_crash_primary():
     assert "no new leader appeared after a fault that must cause a failover" in failures
 
 
+def test_a_switchover_fails_on_any_attempt_the_aggregators_did_not_acknowledge():
+    """Through a planned switchover the aggregators hold the writes: a 503 is a failure
+    there, while a crash may answer some (the publisher retries them)."""
+    refused = result(failover_samples()) | {"unacknowledged_attempts": {"503": 12}}
+    assert verdict(refused) == []
+    failures = verdict(refused | {"answers_every_request": True})
+    assert failures == ["attempts the aggregators did not acknowledge (503: 12): writes must be held, not refused"]
+    assert verdict(refused | {"answers_every_request": True, "unacknowledged_attempts": {}}) == []
+
+
 def test_a_missed_probe_of_the_old_leader_is_not_the_failover_crash_primary_needs():
     samples = [sample(0), sample(1.5, writable=(), primary=()), sample(2, writable=("pg1",), primary=("pg1",))]
     assert "no new leader appeared after a fault that must cause a failover" in verdict(result(samples))

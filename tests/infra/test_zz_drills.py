@@ -20,7 +20,12 @@ from drills.runner import Drill
 # under load) run with `make drills-day2`, outside CI's hour; their figures are on the
 # results page.
 # disk-full fills the primary's own disk (the lab's loop-backed /var/lib/postgresql).
-DRILLS = ["switchover", "replica-crash", "crash-primary", "isolate-primary", "crash-balancer", "disk-full"]
+# stall-short must cause no failover, stall-long exactly one with the thawed old primary
+# fenced; switchover must answer every request on its first attempt.
+DRILLS = [
+    "switchover", "replica-crash", "crash-primary", "isolate-primary", "stall-short", "stall-long",
+    "crash-balancer", "disk-full",
+]  # fmt: skip
 if DCS == "consul":
     DRILLS = ["crash-primary", "isolate-primary", "dcs-quorum-loss"]
 
