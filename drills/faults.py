@@ -208,6 +208,29 @@ class CrashPrimary(ContainerCrash, LeaderLoss):
         return self.stopped(cluster, node)
 
 
+class ShutdownPrimary(Fault):
+    """The primary's node shut down cleanly (`docker stop`: systemd stops every service,
+    Patroni stops PostgreSQL and releases the leader key), started again at the heal."""
+
+    name, hold = "shutdown-primary", 20
+    # Seconds systemd in the node has to stop every service, as patroni.service's TimeoutStopSec.
+    stop_timeout = 60
+
+    def inject(self, cluster, node, before):
+        cluster.docker("stop", "-t", str(self.stop_timeout), node)
+
+    def effect(self, cluster, node, before):
+        return None if cluster.container_running(node) else f"container {node} was stopped cleanly"
+
+    def heal(self, cluster, node):
+        cluster.docker("start", node)
+
+    def write_gap_bound(self, terms):
+        """The key is released, not left to expire: a replica takes it when the DCS tells
+        it (or on its next loop), promotes, and HAProxy marks it up."""
+        return terms.bound(loop_wait=terms.loop_wait, haproxy_up=terms.haproxy_up)
+
+
 class IsolatePrimary(LeaderLoss):
     name, hold = "isolate-primary", 40
 
@@ -407,6 +430,7 @@ FAILOVER = {
         StopPatroni,
         KillPostgres,
         CrashPrimary,
+        ShutdownPrimary,
         IsolatePrimary,
         DcsLeaderLoss,
         DcsQuorumLoss,
