@@ -7,7 +7,7 @@ inconsistency. Each prints its gap beside its bound.
 """
 
 import pytest
-from lab import DCS, INVENTORY
+from lab import BACKUPS, DCS, INVENTORY, leader_name, node
 
 from drills.cluster import Cluster
 from drills.restore import OperatorError
@@ -46,6 +46,20 @@ def test_drill(name):
     assert result["acknowledged_lost"] == 0, f"expected no acknowledged loss, found {result['lost_examples']}"
     assert result["split_brain_samples"] == 0, f"expected no split brain, found {result['split_brain_examples']}"
     assert result["passed"], f"expected every invariant to hold, found: {result['failures']}"
+
+
+@pytest.mark.skipif(not BACKUPS, reason="no backup group: nothing is archived")
+def test_the_primary_still_archives_after_every_failover():
+    """After the drills' switchovers and failovers, the primary of the moment archives
+    a fresh segment. A promoted replica used to offer the stale last segment of an older
+    timeline, which pgBackRest refuses with another checksum, stopping all archiving
+    (roles/patroni/templates/pgbackrest-archive-push.j2)."""
+    leader = leader_name()
+    run = node(leader).run("runuser -u postgres -- pgbackrest --stanza=pgha check")
+    stuck = node(leader).run(
+        'runuser -u postgres -- psql -XAtc "SELECT last_failed_wal, last_failed_time FROM pg_stat_archiver"'
+    )
+    assert run.rc == 0, f"expected {leader} to archive a fresh segment, found: {run.stderr} (archiver: {stuck.stdout})"
 
 
 @pytest.mark.long  # a whole restore: make test-long
