@@ -35,9 +35,40 @@ ALONE_MARGIN = 5
 REPLICA_STOPS = 10
 
 
-class StandbyLoss(ContainerCrash, Fault):
+class PrimaryLoss(ContainerCrash):
+    """A durability drill: something keeps the replicas behind, then the primary's node
+    is killed. What it acknowledged meanwhile, from `window_start` (a key its inject
+    sets) to the kill, is counted under `window`; losing it is the measured cost only
+    without synchronous mode."""
+
+    window, window_start = "", ""
+
+    def before(self, cluster, node):
+        return {"synchronous_mode": cluster.synchronous_mode()}
+
+    def describe(self, cluster, node):
+        raise NotImplementedError
+
+    def effect(self, cluster, node, before):
+        if "primary_killed_at" not in before or cluster.container_running(node):
+            return None
+        return self.describe(cluster, node)
+
+    def ack_windows(self, before):
+        if "primary_killed_at" not in before:
+            return {}
+        return {self.window: (before[self.window_start], before["primary_killed_at"])}
+
+    def tolerates_loss(self, before):
+        """Without synchronous mode, losing what only the primary held is the measured cost."""
+        return before.get("synchronous_mode") is False
+
+
+class StandbyLoss(PrimaryLoss, Fault):
     name, hold, expect_failover = "standby-loss", 30, None
     loop_wait = 5.0
+    # The primary alone: from the replicas' stop to its own death.
+    window, window_start = "acknowledged_alone", "replicas_stopped_at"
 
     def prepare(self, cluster):
         self.loop_wait = float(cluster.dynamic_config()["loop_wait"])
@@ -48,9 +79,6 @@ class StandbyLoss(ContainerCrash, Fault):
     def replicas(self, cluster, node):
         return [name for name in cluster.nodes if name != node]
 
-    def before(self, cluster, node):
-        return {"synchronous_mode": cluster.synchronous_mode()}
-
     def inject(self, cluster, node, before):
         for replica in self.replicas(cluster, node):
             cluster.exec(replica, "systemctl", "stop", "patroni")
@@ -59,25 +87,13 @@ class StandbyLoss(ContainerCrash, Fault):
         before["primary_killed_at"] = time.time()
         cluster.docker("kill", node)
 
-    def effect(self, cluster, node, before):
-        if "primary_killed_at" not in before or cluster.container_running(node):
-            return None
+    def describe(self, cluster, node):
         return f"Patroni stopped on {', '.join(self.replicas(cluster, node))}, then container {node} killed"
 
     def heal(self, cluster, node):
         for replica in self.replicas(cluster, node):
             cluster.exec(replica, "systemctl", "start", "patroni")
         cluster.docker("start", node)
-
-    def ack_windows(self, before):
-        """The primary alone: from the replicas' stop to its own death."""
-        if "primary_killed_at" not in before:
-            return {}
-        return {"acknowledged_alone": (before["replicas_stopped_at"], before["primary_killed_at"])}
-
-    def tolerates_loss(self, before):
-        """Without synchronous mode, losing what the primary held alone is the measured cost."""
-        return before.get("synchronous_mode") is False
 
     def write_gap_bound(self, terms):
         """Writes may stop when the replicas go (strict, quorum) and cannot go on from the
@@ -101,11 +117,10 @@ WAL_SENDER = "walsender"
 LAG_QUERY = "SELECT application_name, pg_current_wal_lsn() - sent_lsn FROM pg_stat_replication"
 
 
-class LaggingStandbys(ContainerCrash, LeaderLoss):
+class LaggingStandbys(PrimaryLoss, LeaderLoss):
     name, hold, expect_failover = "lagging-standbys", 30, None
-
-    def before(self, cluster, node):
-        return {"synchronous_mode": cluster.synchronous_mode()}
+    # What the primary acknowledged while it sent no WAL.
+    window, window_start = "acknowledged_while_lagging", "senders_frozen_at"
 
     def inject(self, cluster, node, before):
         cluster.exec(node, "pkill", "-STOP", "-f", WAL_SENDER)
@@ -120,20 +135,8 @@ class LaggingStandbys(ContainerCrash, LeaderLoss):
             cluster.exec(node, "pkill", "-CONT", "-f", WAL_SENDER, check=False)
             raise
 
-    def effect(self, cluster, node, before):
-        if "primary_killed_at" not in before or cluster.container_running(node):
-            return None
+    def describe(self, cluster, node):
         return f"WAL senders on {node} frozen {LAG_SECONDS} s, then {node} killed"
-
-    def ack_windows(self, before):
-        """What the primary acknowledged while it sent no WAL."""
-        if "primary_killed_at" not in before:
-            return {}
-        return {"acknowledged_while_lagging": (before["senders_frozen_at"], before["primary_killed_at"])}
-
-    def tolerates_loss(self, before):
-        """Without synchronous mode, losing what no replica received is the measured cost."""
-        return before.get("synchronous_mode") is False
 
     def report(self, cluster, before, node):
         return {
