@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export NO_MKDOCS_2_WARNING := 1
 export PGHA_SECRETS_DIR ?= $(CURDIR)/inventory/lab/.secrets
 
-.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring bench-memory bench-scale bench-keys bench-durability drill drills-day2 drill-matrix test-long
+.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring bench-memory bench-scale bench-keys bench-durability bench-latency drill drills-day2 drill-matrix test-long
 
 help:
 	@echo "make lab          build and start the container lab and run site.yml"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-monitoring   memory and CPU of the monitoring stack on the lab, against the database tier's"
 	@echo "make bench-memory       one aggregator worker's memory under maximum-size bodies, budgets on and off"
 	@echo "make bench-scale        50 million events in 60 partitions: reads, ingest and bytes per event at that size"
+	@echo "make bench-latency      single-event latency along the HA path, hop by hop, on the lab"
 	@echo "make bench-durability   the commit latency of each durability mode on the lab, seconds apart"
 	@echo "make bench-keys         the dedup key table's inserts at 10 million keys, digest against text keys"
 	@echo "make drill DRILL=crash-primary [RUNS=3] [SYNC_OFF=1] [PRESET=fast]   failover drill (DRILL=all for every one)"
@@ -114,6 +115,11 @@ bench-scale: venv
 # digest key against (topic, event_id) as text (about 5 minutes).
 bench-keys: venv
 	python bench/keys.py
+
+# On a running `make lab`: single-event latency through the VIP, direct to one
+# aggregator and without the synchronous standby's wait, at 500, 1,000 and 2,000 events/s.
+bench-latency: venv
+	python bench/latency.py
 
 # On a running `make lab`: the commit latency of each durability mode, seconds apart.
 bench-durability: venv

@@ -1,0 +1,168 @@
+"""Latency of single-event publishes along the whole HA path, hop by hop.
+
+    python bench/latency.py            (make bench-latency, on a running `make lab`)
+
+Open-loop single-event load (one event per request, each latency counted from its
+scheduled send time) at fixed offered rates, --rounds times, each rate three ways
+seconds apart, so each layer's cost is a difference measured in the same run:
+  vip     through the front door: the VIP, HAProxy's TLS, an aggregator, the primary
+          with its synchronous standby (what clients get);
+  direct  the same load to one aggregator's own port, no VIP and no HAProxy;
+  local   through the VIP with synchronous_commit = local (written to the running
+          cluster through Patroni's dynamic configuration, and removed after): the
+          commit no longer waits for the standby.
+Beside the client's p50/p95/p99/max it prints, for the same seconds, HAProxy's own
+averages for the aggregators' backend (queue, connect, response, total; `show stat`
+over the admin socket, its last 1,024 requests) and the aggregators' mean commit time
+and events per commit (their Prometheus histograms, before and after).
+"""
+
+import argparse
+import pathlib
+import statistics
+import sys
+import time
+
+# bench/ is the script's folder, so its sibling ingest.py imports as `ingest`.
+from ingest import Endpoint, fixed_rate_latencies
+
+from drills.cluster import Cluster
+from drills.polling import wait_until
+from drills.postgres import run_sql
+
+INVENTORY = pathlib.Path(__file__).resolve().parents[1] / "inventory" / "lab"
+WAYS = ("vip", "direct", "local")
+# HAProxy's `show stat` columns: average queue, connect, response and total time (ms)
+# over the last 1,024 requests of a proxy or server.
+HAPROXY_TIMERS = ("qtime", "ctime", "rtime", "ttime")
+# The aggregators' histograms (app/aggregator/metrics.py) read before and after a run.
+COMMIT = "aggregator_commit_seconds"
+BATCH = "aggregator_batch_events"
+
+
+def haproxy_timers(cluster):
+    """{timer: ms} of the aggregators' backend on the balancer holding the VIP."""
+    balancer = cluster.vip_holders()[0]
+    out = cluster.exec(balancer, "haproxy-admin", "show stat").stdout.splitlines()
+    header = out[0].lstrip("# ").split(",")
+    for line in out[1:]:
+        row = dict(zip(header, line.split(","), strict=False))
+        if row.get("pxname") == "aggregators" and row.get("svname") == "BACKEND":
+            return {timer: float(row[timer] or 0) for timer in HAPROXY_TIMERS}
+    raise RuntimeError(f"no aggregators backend in {balancer}'s show stat")
+
+
+def histogram_totals(cluster):
+    """{name_sum / name_count: value} summed over every aggregator's /metrics."""
+    totals = {}
+    token = cluster.api_token("metrics")
+    for host in cluster.aggregators:
+        conn = Endpoint(cluster.api_port, cluster.tls_context(), host=cluster.balancers[host], name=host).connection(10)
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
+        text = conn.getresponse().read().decode()
+        conn.close()
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in (f"{COMMIT}_sum", f"{COMMIT}_count", f"{BATCH}_sum", f"{BATCH}_count"):
+                totals[name] = totals.get(name, 0.0) + float(value)
+    return totals
+
+
+def set_synchronous_commit(cluster, value):
+    """synchronous_commit in Patroni's dynamic configuration (None removes it); returns
+    once the primary runs it."""
+    body = {"postgresql": {"parameters": {"synchronous_commit": value}}}
+    status, answer = cluster.patroni(cluster.leader(), "/config", timeout=10, method="PATCH", body=body)
+    if status != 200:
+        raise RuntimeError(f"PATCH /config synchronous_commit={value} refused: {status} {answer}")
+    wanted = value or "on"
+
+    def running():
+        conn = cluster.connect(cluster.nodes[cluster.leader()], dbname="postgres")
+        return run_sql(conn, "SHOW synchronous_commit")[0][0] == wanted
+
+    if not wait_until(running, 60):
+        raise RuntimeError(f"the primary did not run synchronous_commit={wanted} within 60 s")
+
+
+def endpoints(cluster):
+    front = Endpoint(cluster.api_port, cluster.tls_context(), host=cluster.vip, token=cluster.api_token("write"))
+    first = cluster.aggregators[0]
+    direct = Endpoint(
+        cluster.api_port, cluster.tls_context(), host=cluster.balancers[first], token=front.token, name=first
+    )
+    return {"vip": front, "direct": direct, "local": front}
+
+
+def measure(cluster, endpoint, rate, seconds):
+    before = histogram_totals(cluster)
+    quantiles, achieved, failed = fixed_rate_latencies(endpoint, rate, seconds, connections=64)
+    timers = haproxy_timers(cluster)
+    after = histogram_totals(cluster)
+    commits = after[f"{COMMIT}_count"] - before[f"{COMMIT}_count"]
+    return {
+        **{f"p{int(q * 100)}": ms for q, ms in quantiles.items()},
+        "achieved": achieved,
+        "failed": failed,
+        **{f"haproxy_{timer}": ms for timer, ms in timers.items()},
+        "commit_ms": 1000 * (after[f"{COMMIT}_sum"] - before[f"{COMMIT}_sum"]) / commits if commits else None,
+        "events_per_commit": (after[f"{BATCH}_sum"] - before[f"{BATCH}_sum"]) / commits if commits else None,
+    }
+
+
+def show(rate, way, r):
+    haproxy = " / ".join(f"{r[f'haproxy_{t}']:.0f}" for t in HAPROXY_TIMERS)
+    commit = f"{r['commit_ms']:.2f} ms x {r['events_per_commit']:.1f} events" if r["commit_ms"] is not None else "-"
+    return (
+        f"{rate:5} /s {way:6} achieved {r['achieved']:6.0f}/s  p50 {r['p50']:6.1f}  p95 {r['p95']:6.1f}  "
+        f"p99 {r['p99']:6.1f}  max {r['p100']:6.1f} ms  non-2xx {r['failed']}  "
+        f"HAProxy q/c/r/t {haproxy} ms  commit {commit}"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inventory", default=str(INVENTORY))
+    parser.add_argument("--rates", default="500,1000,2000", help="offered events/s, comma-separated")
+    parser.add_argument("--seconds", type=int, default=20, help="seconds of load per measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    cluster = Cluster.from_inventory(args.inventory)
+    if not cluster.vip or not cluster.aggregators:
+        sys.exit("bench/latency.py needs pgha_vip and an aggregator (make lab)")
+    ways = endpoints(cluster)
+    rates = [int(r) for r in args.rates.split(",")]
+    figures = {(rate, way): [] for rate in rates for way in WAYS}
+    print(f"front door {ways['vip'].host}:{ways['vip'].port}, direct {ways['direct'].name}, {args.seconds} s each")
+    for number in range(1, args.rounds + 1):
+        for rate in rates:
+            for way in WAYS:
+                if way == "local":
+                    set_synchronous_commit(cluster, "local")
+                try:
+                    result = measure(cluster, ways[way], rate, args.seconds)
+                finally:
+                    if way == "local":
+                        set_synchronous_commit(cluster, None)
+                figures[(rate, way)].append(result)
+                print(f"round {number} {show(rate, way, result)}", flush=True)
+                time.sleep(2)
+    print(f"medians of {args.rounds} rounds (ms; HAProxy's timers are its averages):")
+    for (rate, way), results in figures.items():
+        keys = [k for k in results[0] if results[0][k] is not None]
+        merged = {k: statistics.median(r[k] for r in results if r[k] is not None) for k in keys}
+        merged.update({k: None for k in results[0] if k not in keys})
+        print("  " + show(rate, way, merged))
+    for rate in rates:
+        p50 = {way: statistics.median(r["p50"] for r in figures[(rate, way)]) for way in WAYS}
+        p99 = {way: statistics.median(r["p99"] for r in figures[(rate, way)]) for way in WAYS}
+        print(
+            f"  at {rate}/s: the VIP and HAProxy add {p50['vip'] - p50['direct']:+.1f} ms at p50 "
+            f"({p99['vip'] - p99['direct']:+.1f} at p99); the synchronous standby adds "
+            f"{p50['vip'] - p50['local']:+.1f} ms at p50 ({p99['vip'] - p99['local']:+.1f} at p99)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
