@@ -1,11 +1,14 @@
 """The durability drills' own rules: their bounds, their windows of acknowledgements,
 and when a loss is the measured cost rather than a failure."""
 
+from bound_terms import balanced_terms
+
 from drills.durability import LAG_SECONDS, LaggingStandbys
 from drills.faults import CrashPrimary
 
 
-def test_lagging_standbys_allow_a_crash_failover_plus_the_frozen_senders(terms):
+def test_lagging_standbys_allow_a_crash_failover_plus_the_frozen_senders():
+    terms = balanced_terms()
     crash, _ = CrashPrimary().write_gap_bound(terms)
     bound, named = LaggingStandbys().write_gap_bound(terms)
     assert bound == crash + LAG_SECONDS

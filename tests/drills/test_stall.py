@@ -1,9 +1,12 @@
 """stall-short's rule: below retry_timeout, and its bound."""
 
+from bound_terms import balanced_terms
+
 from drills.stall import StallShort, short_stall
 
 
-def test_a_short_stall_stays_below_retry_timeout(terms):
+def test_a_short_stall_stays_below_retry_timeout():
+    terms = balanced_terms()
     assert short_stall(5) == 4.0
     assert short_stall(10) == 9.0
     assert short_stall(1) == 1.0  # at least a second

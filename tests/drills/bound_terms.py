@@ -1,6 +1,5 @@
-"""What the drills' unit tests share: the lab's balanced settings as bound terms."""
-
-import pytest
+"""Bound terms as the balanced preset sets them, for the drills' unit tests (a module,
+not a conftest: tests/app has its own conftest, imported by name)."""
 
 from drills.bounds import Terms
 
@@ -23,7 +22,6 @@ class Settings:
         return BALANCED[name]
 
 
-@pytest.fixture
-def terms():
+def balanced_terms():
     """Bound terms with ttl 20, loop_wait 5, retry_timeout 5 (balanced)."""
     return Terms(Settings(), {"ttl": 20, "loop_wait": 5, "retry_timeout": 5})
