@@ -82,7 +82,7 @@ def test_every_variable_a_spec_does_not_allow_is_named(tmp_path, values):
         (
             {"patroni_synchronous_mode": "maybe"},
             {},
-            'patroni_synchronous_mode = "maybe": wrong type; role patroni allows a bool',
+            "patroni_synchronous_mode must be true, false or quorum (pgha_durability: async, sync, strict or quorum",
         ),
         (
             {"patroni_restapi_port": 5432},
