@@ -119,7 +119,8 @@ bench-keys: venv
 # On a running `make lab`: single-event latency through the VIP, direct to one
 # aggregator and without the synchronous standby's wait, at 500, 1,000 and 2,000 events/s.
 bench-latency: venv
-	python bench/latency.py
+	command -v py-spy >/dev/null || .venv/bin/pip install -q py-spy
+	python bench/latency.py --flame docs/images/flame
 
 # On a running `make lab`: the commit latency of each durability mode, seconds apart.
 bench-durability: venv

@@ -15,11 +15,17 @@ Beside the client's p50/p95/p99/max it prints, for the same seconds, HAProxy's o
 averages for the aggregators' backend (queue, connect, response, total; `show stat`
 over the admin socket, its last 1,024 requests) and the aggregators' mean commit time
 and events per commit (their Prometheus histograms, before and after).
+
+With --flame DIR, one more run through the VIP at --flame-rate, outside the measured
+ones (a sampling profiler slows what it samples), records a flame graph of every
+aggregator worker with py-spy (from the host: the workers are its processes too).
 """
 
 import argparse
 import pathlib
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 
@@ -66,6 +72,51 @@ def histogram_totals(cluster):
             if name in (f"{COMMIT}_sum", f"{COMMIT}_count", f"{BATCH}_sum", f"{BATCH}_count"):
                 totals[name] = totals.get(name, 0.0) + float(value)
     return totals
+
+
+def worker_pids(cluster, host):
+    """Host PIDs of the gunicorn workers in an aggregator's container (not its master)."""
+    rows = cluster.docker("top", host, "-eo", "pid,ppid,args").stdout.splitlines()[1:]
+    gunicorn = {
+        int(pid): int(ppid) for pid, ppid, *args in (row.split() for row in rows) if "gunicorn" in " ".join(args)
+    }
+    return sorted(pid for pid, ppid in gunicorn.items() if ppid in gunicorn)
+
+
+def record_flames(cluster, endpoint, rate, seconds, folder):
+    """py-spy on every aggregator worker while the VIP takes `rate` events/s."""
+    if shutil.which("py-spy") is None:
+        sys.exit("--flame needs py-spy on the PATH (make bench-latency installs it)")
+    folder.mkdir(parents=True, exist_ok=True)
+    spies = [
+        subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(seconds),
+                "--rate",
+                "100",
+                "--output",
+                str(folder / f"{host}-worker-{pid}.svg"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for host in cluster.aggregators
+        for pid in worker_pids(cluster, host)
+    ]
+    quantiles, achieved, failed = fixed_rate_latencies(endpoint, rate, seconds, connections=64)
+    for spy in spies:
+        if spy.wait(timeout=60) != 0:
+            raise RuntimeError(f"py-spy failed: {spy.stderr.read()[-500:]}")
+    print(
+        f"flame graphs of {len(spies)} workers in {folder} ({achieved:.0f}/s achieved while profiled, "
+        f"p99 {quantiles[0.99]:.1f} ms, {failed} non-2xx)"
+    )
 
 
 def set_synchronous_commit(cluster, value):
@@ -127,6 +178,8 @@ def main(argv=None):
     parser.add_argument("--rates", default="500,1000,2000", help="offered events/s, comma-separated")
     parser.add_argument("--seconds", type=int, default=20, help="seconds of load per measurement")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--flame", type=pathlib.Path, help="folder for py-spy flame graphs of the aggregators")
+    parser.add_argument("--flame-rate", type=int, default=1000, help="offered events/s while profiling")
     args = parser.parse_args(argv)
     cluster = Cluster.from_inventory(args.inventory)
     if not cluster.vip or not cluster.aggregators:
@@ -162,6 +215,8 @@ def main(argv=None):
             f"({p99['vip'] - p99['direct']:+.1f} at p99); the synchronous standby adds "
             f"{p50['vip'] - p50['local']:+.1f} ms at p50 ({p99['vip'] - p99['local']:+.1f} at p99)"
         )
+    if args.flame:
+        record_flames(cluster, ways["vip"], args.flame_rate, args.seconds, args.flame)
     return 0
 
 
