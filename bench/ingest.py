@@ -164,10 +164,20 @@ def events_per_commit(url):
     return value
 
 
+# The dedup key tables a schema may have: event_keys (digest, schemas 4-5), event_ids
+# (text, from schema 5); reset() empties whichever exist.
+KEY_TABLES = ("event_keys", "event_ids")
+
+
 def reset(url):
     conn = psycopg2.connect(url)
     with conn, conn.cursor() as cur:
-        cur.execute("TRUNCATE events, event_keys, counter_shards, topic_counter_shards")
+        cur.execute(
+            "SELECT array_agg(name) FROM unnest(%s::text[]) AS name WHERE to_regclass(name) IS NOT NULL",
+            (list(KEY_TABLES),),
+        )
+        keys = cur.fetchone()[0] or []
+        cur.execute(f"TRUNCATE events, {''.join(k + ', ' for k in keys)}counter_shards, topic_counter_shards")
         cur.execute("CHECKPOINT")
     conn.close()
 
