@@ -19,7 +19,6 @@ import time
 
 from drills.cluster import Cluster
 from drills.polling import wait_until
-from drills.postgres import run_sql
 from drills.restore import run_playbook
 from drills.topology import REPO
 
@@ -27,7 +26,7 @@ ROW_BYTES = 1024
 
 
 def sql(cluster, statement, params=None):
-    return run_sql(cluster.connect(cluster.nodes[cluster.leader()], timeout=10), statement, params)
+    return cluster.leader_sql(statement, params, dbname="aggregator", timeout=10)
 
 
 def timed_playbook(cluster, *args):

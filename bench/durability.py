@@ -19,7 +19,6 @@ import time
 
 from drills.cluster import Cluster
 from drills.polling import wait_until
-from drills.postgres import run_sql
 from drills.presets import DURABILITY_MODES, as_patroni_writes
 
 INVENTORY = pathlib.Path(__file__).resolve().parents[1] / "inventory" / "lab"
@@ -40,9 +39,7 @@ def primary_runs(cluster, settings):
     leader = cluster.leader()
     if leader is None:
         return False
-    conn = cluster.connect(cluster.nodes[leader], dbname="postgres")
-    names, confirming = run_sql(
-        conn,
+    names, confirming = cluster.leader_sql(
         "SELECT current_setting('synchronous_standby_names'),"
         " (SELECT count(*) FROM pg_stat_replication WHERE sync_state = ANY(%s))",
         (list(CONFIRMING),),
@@ -54,9 +51,7 @@ def primary_runs(cluster, settings):
 
 
 def apply(cluster, settings):
-    status, body = cluster.patroni(cluster.leader(), "/config", timeout=10, method="PATCH", body=settings)
-    if status != 200:
-        raise RuntimeError(f"PATCH /config {settings} refused: {status} {body}")
+    cluster.patch_config(settings)
     if not wait_until(lambda: primary_runs(cluster, settings), 60):
         raise RuntimeError(f"the primary did not run {settings} within 60 s")
 
@@ -92,8 +87,7 @@ def main(argv=None):
     cluster = Cluster.from_inventory(args.inventory)
     own = {key: cluster.dynamic_config().get(key, False) for key in SYNCHRONOUS_KEYS}
     modes = {mode: mode_settings(args.inventory, mode) for mode in DURABILITY_MODES}
-    run_sql(cluster.connect(cluster.nodes[cluster.leader()], dbname="postgres"),
-            f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigserial PRIMARY KEY, payload text)")  # fmt: skip
+    cluster.leader_sql(f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigserial PRIMARY KEY, payload text)")
     figures = {mode: [] for mode in modes}
     try:
         for round_number in range(1, args.rounds + 1):
@@ -104,7 +98,7 @@ def main(argv=None):
                 print(f"round {round_number} {mode} {settings}: {shown}", flush=True)
     finally:
         apply(cluster, own)
-        run_sql(cluster.connect(cluster.nodes[cluster.leader()], dbname="postgres"), f"DROP TABLE IF EXISTS {TABLE}")
+        cluster.leader_sql(f"DROP TABLE IF EXISTS {TABLE}")
     print(f"commit latency, median of {args.rounds} rounds of {args.commits} commits (one session, on the primary):")
     base = statistics.median(r["p50"] for r in figures["async"])
     for mode, rounds in figures.items():

@@ -34,7 +34,6 @@ from ingest import Endpoint, fixed_rate_latencies
 
 from drills.cluster import Cluster
 from drills.polling import wait_until
-from drills.postgres import run_sql
 
 INVENTORY = pathlib.Path(__file__).resolve().parents[1] / "inventory" / "lab"
 WAYS = ("vip", "direct", "local")
@@ -123,16 +122,10 @@ def set_synchronous_commit(cluster, value):
     """synchronous_commit in Patroni's dynamic configuration (None removes it); returns
     once the primary runs it."""
     body = {"postgresql": {"parameters": {"synchronous_commit": value}}}
-    status, answer = cluster.patroni(cluster.leader(), "/config", timeout=10, method="PATCH", body=body)
-    if status != 200:
-        raise RuntimeError(f"PATCH /config synchronous_commit={value} refused: {status} {answer}")
+    cluster.patch_config(body)
     wanted = value or "on"
 
-    def running():
-        conn = cluster.connect(cluster.nodes[cluster.leader()], dbname="postgres")
-        return run_sql(conn, "SHOW synchronous_commit")[0][0] == wanted
-
-    if not wait_until(running, 60):
+    if not wait_until(lambda: cluster.leader_sql("SHOW synchronous_commit")[0][0] == wanted, 60):
         raise RuntimeError(f"the primary did not run synchronous_commit={wanted} within 60 s")
 
 

@@ -26,10 +26,7 @@ RESTORE_DRILLS = {OperatorError.name: OperatorError, ClusterLoss.name: ClusterLo
 
 
 def set_synchronous_mode(cluster, enabled):
-    leader = cluster.leader()
-    status, body = cluster.patroni(leader, "/config", method="PATCH", body={"synchronous_mode": enabled}, timeout=10)
-    if status != 200:
-        raise RuntimeError(f"PATCH /config synchronous_mode={enabled} failed: {status} {body}")
+    cluster.patch_config({"synchronous_mode": enabled})
     wait(lambda: any(m["role"] in PATRONI_CLUSTER.SYNCHRONOUS_ROLES for m in cluster.members()) == enabled, 30)
 
 

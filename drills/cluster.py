@@ -12,7 +12,7 @@ from .dcs import DcsAccess
 from .front_door import FrontDoor
 from .nodes import NodeControl
 from .patroni import PatroniRest
-from .postgres import PostgresAccess
+from .postgres import PostgresAccess, run_sql
 from .secrets import forget, secret
 from .topology import Topology
 
@@ -30,6 +30,10 @@ class Cluster(Topology, NodeControl, PostgresAccess, PatroniRest, DcsAccess, Fro
         # Clients use the VIP; without one, the lab's published ports or the first balancer.
         host = topology.vip or ("127.0.0.1" if topology.lab else next(iter(topology.balancers.values())))
         return cls(**vars(topology), balancer=host, api_url=f"https://{host}:{topology.api_port}", secrets=secrets)
+
+    def leader_sql(self, statement, params=None, dbname="postgres", timeout=2):
+        """One statement on the primary, in autocommit: its rows, or None."""
+        return run_sql(self.connect(self.nodes[self.leader()], timeout=timeout, dbname=dbname), statement, params)
 
     def problems(self):
         """What keeps the cluster from being whole: Patroni's members, then the DCS's."""

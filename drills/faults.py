@@ -208,7 +208,7 @@ class CrashPrimary(ContainerCrash, LeaderLoss):
         return self.stopped(cluster, node)
 
 
-class ShutdownPrimary(Fault):
+class ShutdownPrimary(ContainerCrash, Fault):
     """The primary's node shut down cleanly (`docker stop`: systemd stops every service,
     Patroni stops PostgreSQL and releases the leader key), started again at the heal."""
 
@@ -221,9 +221,6 @@ class ShutdownPrimary(Fault):
 
     def effect(self, cluster, node, before):
         return None if cluster.container_running(node) else f"container {node} was stopped cleanly"
-
-    def heal(self, cluster, node):
-        cluster.docker("start", node)
 
     def write_gap_bound(self, terms):
         """The key is released, not left to expire: a replica takes it when the DCS tells

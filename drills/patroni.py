@@ -53,6 +53,12 @@ class PatroniRest:
             raise RuntimeError("no Patroni member answered GET /config")
         return config
 
+    def patch_config(self, body):
+        """PATCH Patroni's dynamic configuration through the leader; raises unless it took it."""
+        status, answer = self.patroni(self.leader(), "/config", timeout=10, method="PATCH", body=body)
+        if status != 200:
+            raise RuntimeError(f"PATCH /config {body} refused: {status} {answer}")
+
     def leader(self):
         leaders = [m["name"] for m in self.members() if m["role"] == "leader"]
         return leaders[0] if len(leaders) == 1 else None

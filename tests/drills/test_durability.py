@@ -3,7 +3,7 @@ and when a loss is the measured cost rather than a failure."""
 
 from bound_terms import balanced_terms
 
-from drills.durability import LAG_SECONDS, LaggingStandbys
+from drills.durability import LAG_SECONDS, LaggingStandbys, StandbyLoss
 from drills.faults import CrashPrimary
 
 
@@ -23,3 +23,13 @@ def test_a_loss_is_the_measured_cost_only_without_synchronous_mode():
     assert fault.ack_windows({"synchronous_mode": True}) == {}  # the primary was never killed
     window = {"senders_frozen_at": 10.0, "primary_killed_at": 13.0}
     assert fault.ack_windows(window) == {"acknowledged_while_lagging": (10.0, 13.0)}
+
+
+def test_standby_loss_tolerates_loss_only_without_synchronous_mode():
+    fault = StandbyLoss()
+    assert fault.tolerates_loss({"synchronous_mode": False})
+    assert not fault.tolerates_loss({"synchronous_mode": True})
+    assert not fault.tolerates_loss({})
+    assert fault.ack_windows({"replicas_stopped_at": 10.0, "primary_killed_at": 25.0}) == {
+        "acknowledged_alone": (10.0, 25.0)
+    }

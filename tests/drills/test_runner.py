@@ -11,7 +11,6 @@ import psycopg2
 import pytest
 
 from drills import analysis, load
-from drills.catalogue import CATALOGUE
 from drills.checks import missing_acks
 from drills.disk import DiskFull
 from drills.faults import CrashPrimary, IsolatePrimary, KillPostgres
@@ -450,13 +449,3 @@ def test_lost_acknowledgements_fail_unless_the_durability_mode_does_not_promise_
     lost = dict(result(failover_samples(), "container pg1 is not running"), acknowledged_lost=7)
     assert "7 acknowledged events lost" in verdict(lost)
     assert verdict(dict(lost, loss_tolerated=True)) == []
-
-
-def test_standby_loss_tolerates_loss_only_without_synchronous_mode():
-    fault = CATALOGUE["standby-loss"]()
-    assert fault.tolerates_loss({"synchronous_mode": False})
-    assert not fault.tolerates_loss({"synchronous_mode": True})
-    assert not fault.tolerates_loss({})
-    assert fault.ack_windows({"replicas_stopped_at": 10.0, "primary_killed_at": 25.0}) == {
-        "acknowledged_alone": (10.0, 25.0)
-    }
