@@ -11,6 +11,7 @@ import sys
 from .catalogue import CATALOGUE, DAY2
 from .cluster import Cluster
 from .faults import FAILOVER
+from .major_upgrade import MajorUpgrade, MajorUpgradeRollback
 from .patroni import PATRONI_CLUSTER
 from .polling import wait_until as wait
 from .presets import DURABILITY_MODES, MATRIX_DRILLS, PRESETS, deploy, label, matrix_plan
@@ -22,7 +23,7 @@ from .topology import REPO
 # Names that stand for several drills (drill_names expands them).
 GROUPS = ("all", "day2", "matrix")
 # Drills that restore the cluster from its backups (a backup group) rather than break it.
-RESTORE_DRILLS = {OperatorError.name: OperatorError, ClusterLoss.name: ClusterLoss}
+RESTORE_DRILLS = {drill.name: drill for drill in (OperatorError, ClusterLoss, MajorUpgrade, MajorUpgradeRollback)}
 
 
 def set_synchronous_mode(cluster, enabled):
@@ -130,6 +131,13 @@ def run_drills(cluster, names, args):
 
 
 RESTORE_COLUMNS = {
+    **dict.fromkeys(
+        ("major-upgrade", "major-upgrade-rollback"),
+        (
+            "playbook_seconds", "held_seconds", "write_pause_s", "acknowledged", "acknowledged_lost",
+            "duplicates_dropped_again", "stats_exact", "server_version", "failed_requests", "passed",
+        ),
+    ),
     "operator-error": (
         "restore_seconds", "rto_seconds", "acknowledged_before_t", "acknowledged_lost", "after_t_survived",
         "rows_written_after_t", "acknowledged_after_restore", "split_brain_samples", "passed",

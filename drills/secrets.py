@@ -41,11 +41,12 @@ def extra_vars_argv(extra_vars):
 
 def rendered(inventory, hosts, expression, extra_vars=None):
     """{host: value} of a Jinja expression as Ansible renders it for each host (one
-    ansible call; its output is captured, never printed, as it may hold secrets)."""
+    ansible call; its output is captured, never printed, as it may hold secrets).
+    `inventory`: one source, or a list of them."""
+    sources = inventory if isinstance(inventory, (list, tuple)) else [inventory]
     argv = [
         "ansible",
-        "-i",
-        str(inventory),
+        *(arg for source in sources for arg in ("-i", str(source))),
         ",".join(hosts),
         *extra_vars_argv(extra_vars),
         "-m",
