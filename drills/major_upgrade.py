@@ -22,7 +22,7 @@ from .membership import lose_container
 from .polling import wait_until as wait
 from .restore import RestoreDrill
 from .secrets import rendered
-from .topology import REPO
+from .topology import REPO, role_default
 
 NEXT_INVENTORY = REPO / "inventory" / "lab-next"
 NEXT_GROUP = "postgres_next"
@@ -152,11 +152,12 @@ class MajorUpgrade(RestoreDrill):
         return result
 
     def expected_version(self):
-        return int(self.cluster.setting("postgresql_version")) if self.rollback else self.next_version()
-
-    def next_version(self):
-        found = rendered([self.cluster.inventory, NEXT_INVENTORY], [NEXT_GROUP], "postgresql_version")
-        return int(next(iter(found.values())))
+        """The major version the front door must reach afterwards: the old cluster's
+        after a rollback, the new one's after an upgrade."""
+        group = "postgres" if self.rollback else NEXT_GROUP
+        found = rendered([self.cluster.inventory, NEXT_INVENTORY], [group], "postgresql_version | default(none)")
+        given = next(iter(found.values()))
+        return int(role_default("postgresql_version", {"postgresql_version": given} if given else {}))
 
     def verdict(self, r):
         failures = []
