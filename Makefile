@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export NO_MKDOCS_2_WARNING := 1
 export PGHA_SECRETS_DIR ?= $(CURDIR)/inventory/lab/.secrets
 
-.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring bench-memory bench-scale bench-keys bench-durability bench-latency drill drills-day2 drill-matrix test-long
+.PHONY: help venv docker lab lab-consul lab-info lab-destroy switchover lint unit docs docs-serve molecule molecule-consul test bench bench-front-door bench-monitoring bench-memory bench-scale bench-keys bench-durability bench-latency drill drills-day2 drill-matrix drill-major-upgrade test-long
 
 help:
 	@echo "make lab          build and start the container lab and run site.yml"
@@ -28,6 +28,7 @@ help:
 	@echo "make drill-matrix [MATRIX_RUNS=3]   the failover drills under each failover preset, one table (long)"
 	@echo "make test-long    on a running lab: the infra tests too long for CI (secret output, PITR drill)"
 	@echo "make drills-day2 [RUNS=3]   grow, shrink, replace, upgrade, rotate under load (the lab's spare node pg4)"
+	@echo "make drill-major-upgrade [RUNS=3]   PostgreSQL 15 to 17 and back under load (inventory/lab-next, long)"
 
 venv: $(STAMP)
 
@@ -151,6 +152,11 @@ drill-matrix: venv
 # that must print no secret, the point-in-time restore drill).
 test-long: venv
 	cd tests/infra && PGHA_LONG_TESTS=1 pytest -q -p no:cacheprovider -m long .
+
+# On a running `make lab`: the major upgrade to inventory/lab-next's PostgreSQL 17 nodes
+# under load, then its rollback (which retires those nodes again), RUNS times.
+drill-major-upgrade: venv
+	for run in $$(seq $(RUNS)); do python -m drills major-upgrade --inventory $(INVENTORY) && python -m drills major-upgrade-rollback --inventory $(INVENTORY) || exit 1; done
 
 # Day-2 operations under load on a running `make lab`: pg4 joins, then leaves.
 drills-day2: venv
