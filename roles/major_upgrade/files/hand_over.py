@@ -65,13 +65,8 @@ def wait_for_marker(writer, follower, marker, deadline):
     transaction the writer committed before it."""
     token = str(uuid.uuid4())
     table = sql.Identifier(marker)
-    run(
-        writer,
-        sql.SQL("INSERT INTO {} (id, token) VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET token = excluded.token").format(
-            table
-        ),
-        (token,),
-    )
+    upsert = "INSERT INTO {} (id, token) VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET token = excluded.token"
+    run(writer, sql.SQL(upsert).format(table), (token,))
     while time.monotonic() < deadline:
         if run(follower, sql.SQL("SELECT 1 FROM {} WHERE token = %s").format(table), (token,)):
             return
