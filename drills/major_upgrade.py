@@ -41,12 +41,16 @@ def next_nodes(cluster):
     return {name: values[0] for name, values in found.items()}, next(iter(found.values()))[1]
 
 
-def server_version(cluster):
-    """The major version of the server behind the front door's primary port."""
-    conn = cluster.connect(cluster.vip or next(iter(cluster.balancers.values())), port=cluster.primary_port)
+def front_door(cluster):
+    """A connection through the balancers' primary port: to whichever cluster they route to."""
+    return cluster.connect(cluster.vip or next(iter(cluster.balancers.values())), port=cluster.primary_port)
+
+
+def front_door_value(cluster, statement):
+    conn = front_door(cluster)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("SELECT current_setting('server_version_num')::int / 10000")
+            cur.execute(statement)
             return cur.fetchone()[0]
     finally:
         conn.close()
@@ -54,19 +58,9 @@ def server_version(cluster):
 
 def front_door_missing(cluster, acks):
     """Acknowledged events absent from the cluster the front door routes to."""
-    conn = cluster.connect(cluster.vip or next(iter(cluster.balancers.values())), port=cluster.primary_port)
+    conn = front_door(cluster)
     try:
         return missing_acks(conn, acks)
-    finally:
-        conn.close()
-
-
-def front_door_rows(cluster):
-    conn = cluster.connect(cluster.vip or next(iter(cluster.balancers.values())), port=cluster.primary_port)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM events")
-            return cur.fetchone()[0]
     finally:
         conn.close()
 
@@ -122,7 +116,7 @@ class MajorUpgrade(RestoreDrill):
         stats_before = get_json(cluster, "/stats")
         second_round = [publish_status(cluster, event, token) for event in probes]
         stats = get_json(cluster, "/stats")
-        rows = front_door_rows(cluster)
+        rows = front_door_value(cluster, "SELECT count(*) FROM events")
         result = {
             "drill": self.name,
             "run_id": self.run_id,
@@ -139,7 +133,7 @@ class MajorUpgrade(RestoreDrill):
             "stats_exact": stats["unique_processed"] == rows
             and stats["received"] == stats["unique_processed"] + stats["duplicate_dropped"],
             "rows": rows,
-            "server_version": server_version(cluster),
+            "server_version": front_door_value(cluster, "SELECT current_setting('server_version_num')::int / 10000"),
             "settled": settled,
             **publisher_counts(publisher),
         }

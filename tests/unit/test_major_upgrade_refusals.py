@@ -4,6 +4,7 @@ newer major version, both directions at once. No host is reached."""
 
 import pytest
 from test_inventory_validation import inventory, run_validate
+from test_node_playbooks import refused
 
 UPGRADE = "playbooks/major_upgrade.yml"
 
@@ -38,8 +39,4 @@ def with_next_group(inv, hosts=("db4", "db5"), version=17, cluster="pgha17"):
 def test_major_upgrade_refuses(tmp_path, build, extra, message):
     inv = build(inventory())
     inv["all"]["vars"].update(extra)
-    result = run_validate(tmp_path, inv, UPGRADE)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output[-2000:]
-    assert message in " ".join(output.split()), output[-2000:]
-    assert output.count("PLAY [") == 1, output[-2000:]
+    refused(run_validate(tmp_path, inv, UPGRADE), message)
