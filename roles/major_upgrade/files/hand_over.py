@@ -19,6 +19,7 @@ import uuid
 
 import psycopg2
 from psycopg2 import sql
+from psycopg2.extensions import make_dsn
 
 # Tables up to this many rows are compared row by row (a digest), larger ones by count.
 DIGEST_ROWS = 100_000
@@ -31,18 +32,23 @@ ORDER BY 1
 """
 
 
-def connect(side, settings):
-    conn = psycopg2.connect(
-        host=side["host"],
+def dsn(host, settings):
+    """The superuser's connection string to a cluster's leader: the script's own
+    connections and the subscription the old writer makes use the same one."""
+    return make_dsn(
+        host=host,
         port=settings["port"],
         dbname=settings["database"],
         user=settings["user"],
         password=settings["password"],
         sslmode="verify-full",
         sslrootcert=settings["ca_file"],
-        connect_timeout=5,
         application_name="pgha-major-upgrade",
     )
+
+
+def connect(side, settings):
+    conn = psycopg2.connect(dsn(side["host"], settings), connect_timeout=5)
     conn.autocommit = True
     return conn
 
@@ -94,15 +100,10 @@ def summary(conn, marker):
 def subscribe(follower, writer_host, settings):
     """The follower subscribes to everything the (new) writer publishes from now on."""
     name = settings["name"]
-    conninfo = (
-        f"host={writer_host} port={settings['port']} dbname={settings['database']} user={settings['user']}"
-        f" password={settings['password']} sslmode=verify-full sslrootcert={settings['ca_file']}"
-        " application_name=pgha-major-upgrade"
-    )
     run(
         follower,
         sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = false)").format(
-            sql.Identifier(name), sql.Literal(conninfo), sql.Identifier(name)
+            sql.Identifier(name), sql.Literal(dsn(writer_host, settings)), sql.Identifier(name)
         ),
     )
 
