@@ -20,6 +20,7 @@ from .checks import get_json, missing_acks, publish_status
 from .load import finish, publisher_counts, read_acks, start_load
 from .membership import lose_container
 from .polling import wait_until as wait
+from .postgres import run_sql
 from .restore import RestoreDrill
 from .secrets import rendered
 from .topology import REPO, role_default
@@ -47,13 +48,7 @@ def front_door(cluster):
 
 
 def front_door_value(cluster, statement):
-    conn = front_door(cluster)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(statement)
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
+    return run_sql(front_door(cluster), statement)[0][0]
 
 
 def front_door_missing(cluster, acks):
@@ -170,8 +165,9 @@ class MajorUpgrade(RestoreDrill):
             failures.append(f"writes paused {r['write_pause_s']} s at the front door (bound {MAX_PAUSE})")
         if r["failed_requests"]:
             failures.append(f"{r['failed_requests']} requests failed")
-        if r["server_version"] != self.expected_version():
-            failures.append(f"the front door reaches PostgreSQL {r['server_version']}, not {self.expected_version()}")
+        expected = self.expected_version()
+        if r["server_version"] != expected:
+            failures.append(f"the front door reaches PostgreSQL {r['server_version']}, not {expected}")
         return failures
 
     def retire_next_cluster(self):
