@@ -80,7 +80,9 @@ class DcsAccess:
         else:
             first = next(iter(self.nodes))
             out = self.exec(first, *etcdctl(self), "endpoint", "status", "--cluster", "--write-out=json").stdout
-            leaders = [s for s in json.loads(out) if s["Status"]["leader"] == s["Status"]["header"]["member_id"]]
+            # During an election a status carries no leader field (etcd leaves a zero id out).
+            statuses = json.loads(out)
+            leaders = [s for s in statuses if s["Status"].get("leader") == s["Status"]["header"]["member_id"]]
             address = leaders[0]["Endpoint"].split("//")[1].split(":")[0] if leaders else None
         if address is None:
             raise RuntimeError(f"{self.dcs} reports no leader")

@@ -30,22 +30,30 @@ def etcd_statuses():
 
 
 def etcd_leader_address():
-    statuses = etcd_statuses()
-    leader = next(s for s in statuses if s["Status"]["leader"] == s["Status"]["header"]["member_id"])
-    return leader["Endpoint"].split("//")[1].split(":")[0]
+    """The address of etcd's leader, or None during an election."""
+    try:
+        return ADDRESSES[TOPOLOGY.dcs_leader_node()]
+    except RuntimeError:
+        return None
+
+
+def leader_settled_away_from(address):
+    current = etcd_leader_address()
+    return current is not None and current != address
 
 
 def test_etcd_leadership_is_moved_off_the_node_of_patronis_leader():
     # Put etcd's leadership on the node whose Patroni leads, as any etcd election may:
     # the timer on that node must hand it to another member.
     patroni_leader = ADDRESSES[leader_name()]
+    assert wait_for(lambda: etcd_leader_address() is not None, 30), "etcd elected no leader in 30 s"
     current = etcd_leader_address()
     if current != patroni_leader:
         target = next(s for s in etcd_statuses() if f"//{patroni_leader}:" in s["Endpoint"])
         move = " ".join(etcdctl(TOPOLOGY, current))
         node("pg1").check_output(f"{move} move-leader {target['Status']['header']['member_id']:x}")
     interval = int(TOPOLOGY.setting("etcd_leader_away_interval"))
-    assert wait_for(lambda: etcd_leader_address() != patroni_leader, 2 * interval + 5), (
+    assert wait_for(lambda: leader_settled_away_from(patroni_leader), 2 * interval + 5), (
         f"etcd still led from {patroni_leader}, the node of Patroni's leader, {2 * interval + 5} s later"
     )
 
