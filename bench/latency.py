@@ -43,6 +43,7 @@ HAPROXY_TIMERS = ("qtime", "ctime", "rtime", "ttime")
 # The aggregators' histograms (app/aggregator/metrics.py) read before and after a run.
 COMMIT = "aggregator_commit_seconds"
 BATCH = "aggregator_batch_events"
+QUEUE_WAIT = "aggregator_queue_wait_seconds"
 
 
 def haproxy_timers(cluster):
@@ -68,7 +69,7 @@ def histogram_totals(cluster):
         conn.close()
         for line in text.splitlines():
             name, _, value = line.partition(" ")
-            if name in (f"{COMMIT}_sum", f"{COMMIT}_count", f"{BATCH}_sum", f"{BATCH}_count"):
+            if name.removesuffix("_sum").removesuffix("_count") in (COMMIT, BATCH, QUEUE_WAIT):
                 totals[name] = totals.get(name, 0.0) + float(value)
     return totals
 
@@ -150,18 +151,26 @@ def measure(cluster, endpoint, rate, seconds, through_haproxy):
         "achieved": achieved,
         "failed": failed,
         **{f"haproxy_{timer}": ms for timer, ms in timers.items()},
-        "commit_ms": 1000 * (after[f"{COMMIT}_sum"] - before[f"{COMMIT}_sum"]) / commits if commits else None,
+        "commit_ms": mean_ms(before, after, COMMIT),
         "events_per_commit": (after[f"{BATCH}_sum"] - before[f"{BATCH}_sum"]) / commits if commits else None,
+        "queue_wait_ms": mean_ms(before, after, QUEUE_WAIT),
     }
+
+
+def mean_ms(before, after, histogram):
+    """The mean of a histogram's observations between two readings, in ms (None: none)."""
+    count = after.get(f"{histogram}_count", 0.0) - before.get(f"{histogram}_count", 0.0)
+    return 1000 * (after[f"{histogram}_sum"] - before[f"{histogram}_sum"]) / count if count else None
 
 
 def show(rate, way, r):
     haproxy = " / ".join("-" if r[f"haproxy_{t}"] is None else f"{r[f'haproxy_{t}']:.0f}" for t in HAPROXY_TIMERS)
     commit = f"{r['commit_ms']:.2f} ms x {r['events_per_commit']:.1f} events" if r["commit_ms"] is not None else "-"
+    queue = "-" if r["queue_wait_ms"] is None else f"{r['queue_wait_ms']:.2f} ms"
     return (
         f"{rate:5} /s {way:6} achieved {r['achieved']:6.0f}/s  p50 {r['p50']:6.1f}  p95 {r['p95']:6.1f}  "
         f"p99 {r['p99']:6.1f}  max {r['p100']:6.1f} ms  non-2xx {r['failed']}  "
-        f"HAProxy q/c/r/t {haproxy} ms  commit {commit}"
+        f"HAProxy q/c/r/t {haproxy} ms  queue wait {queue}  commit {commit}"
     )
 
 
