@@ -229,7 +229,7 @@ def main(argv=None):
                 figures[(rate, way)].append(result)
                 print(f"round {number} {show(rate, way, result)}", flush=True)
                 time.sleep(2)
-    print(f"medians of {args.rounds} rounds (ms; HAProxy's timers are its averages):")
+    print(f"medians of {args.rounds} rounds (ms; HAProxy's timers: p50/p99 of the run's requests):")
     for (rate, way), results in figures.items():
         keys = [k for k in results[0] if results[0][k] is not None]
         merged = {k: median([r[k] for r in results if r[k] is not None]) for k in keys}
