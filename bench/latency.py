@@ -12,9 +12,10 @@ seconds apart, so each layer's cost is a difference measured in the same run:
           cluster through Patroni's dynamic configuration, and removed after): the
           commit no longer waits for the standby.
 Beside the client's p50/p95/p99/max it prints, for the same seconds, HAProxy's own
-averages for the aggregators' backend (queue, connect, response, total; `show stat`
-over the admin socket, its last 1,024 requests) and the aggregators' mean commit time
-and events per commit (their Prometheus histograms, before and after).
+timers of each of those requests, p50 and p99 (receive, queue, connect, the
+aggregator's response, total: the API frontend's request ring, read with `show events`
+over the admin socket of the balancer holding the VIP), and the aggregators' mean queue
+wait, commit time and events per commit (their Prometheus histograms, before and after).
 
 With --flame DIR, one more run through the VIP at --flame-rate, outside the measured
 ones (a sampling profiler slows what it samples), records a flame graph of every
@@ -23,6 +24,7 @@ aggregator worker with py-spy (from the host: the workers are its processes too)
 
 import argparse
 import pathlib
+import re
 import shutil
 import statistics
 import subprocess
@@ -37,24 +39,38 @@ from drills.polling import wait_until
 
 INVENTORY = pathlib.Path(__file__).resolve().parents[1] / "inventory" / "lab"
 WAYS = ("vip", "direct", "local")
-# HAProxy's `show stat` columns: average queue, connect, response and total time (ms)
-# over the last 1,024 requests of a proxy or server.
-HAPROXY_TIMERS = ("qtime", "ctime", "rtime", "ttime")
+# HAProxy's timers of one API request (the haproxy role's log-format for its request
+# ring): receive, queue, connect, the aggregator's response, total (ms; -1: none).
+HAPROXY_TIMERS = ("receive", "queue", "connect", "response", "total")
+HAPROXY_RING = "api_requests"
+REQUEST_LINE = re.compile(r"^(?P<at>\d+\.\d+) \d+ (?P<timers>-?\d+(?:/-?\d+){4}) ")
 # The aggregators' histograms (app/aggregator/metrics.py) read before and after a run.
 COMMIT = "aggregator_commit_seconds"
 BATCH = "aggregator_batch_events"
+QUEUE_WAIT = "aggregator_queue_wait_seconds"
 
 
-def haproxy_timers(cluster):
-    """{timer: ms} of the aggregators' backend on the balancer holding the VIP."""
+def haproxy_timers(cluster, since, until):
+    """{timer: (p50, p99)} ms of the API requests the VIP's balancer accepted between
+    two times (its request ring; a timer a request never reached is left out)."""
     balancer = cluster.vip_holders()[0]
-    out = cluster.exec(balancer, "haproxy-admin", "show stat").stdout.splitlines()
-    header = out[0].lstrip("# ").split(",")
-    for line in out[1:]:
-        row = dict(zip(header, line.split(","), strict=False))
-        if row.get("pxname") == "aggregators" and row.get("svname") == "BACKEND":
-            return {timer: float(row[timer] or 0) for timer in HAPROXY_TIMERS}
-    raise RuntimeError(f"no aggregators backend in {balancer}'s show stat")
+    out = cluster.exec(balancer, "haproxy-admin", f"show events {HAPROXY_RING}", timeout=60).stdout
+    samples = {timer: [] for timer in HAPROXY_TIMERS}
+    for line in out.splitlines():
+        found = REQUEST_LINE.match(line.strip())
+        if found and since <= float(found["at"]) <= until:
+            for timer, value in zip(HAPROXY_TIMERS, found["timers"].split("/"), strict=True):
+                if int(value) >= 0:
+                    samples[timer].append(int(value))
+    return {timer: percentiles(values) for timer, values in samples.items()}
+
+
+def percentiles(values):
+    """(p50, p99) of a list (None: empty)."""
+    if len(values) < 2:
+        return None
+    cuts = statistics.quantiles(values, n=100)
+    return cuts[49], cuts[98]
 
 
 def histogram_totals(cluster):
@@ -68,7 +84,7 @@ def histogram_totals(cluster):
         conn.close()
         for line in text.splitlines():
             name, _, value = line.partition(" ")
-            if name in (f"{COMMIT}_sum", f"{COMMIT}_count", f"{BATCH}_sum", f"{BATCH}_count"):
+            if name.removesuffix("_sum").removesuffix("_count") in (COMMIT, BATCH, QUEUE_WAIT):
                 totals[name] = totals.get(name, 0.0) + float(value)
     return totals
 
@@ -140,9 +156,10 @@ def endpoints(cluster):
 
 def measure(cluster, endpoint, rate, seconds, through_haproxy):
     before = histogram_totals(cluster)
+    started = time.time()
     quantiles, achieved, failed = fixed_rate_latencies(endpoint, rate, seconds, connections=64)
-    # Its averages cover its last 1,024 requests: only a run through it has them.
-    timers = haproxy_timers(cluster) if through_haproxy else dict.fromkeys(HAPROXY_TIMERS)
+    ended = time.time()
+    timers = haproxy_timers(cluster, started, ended) if through_haproxy else dict.fromkeys(HAPROXY_TIMERS)
     after = histogram_totals(cluster)
     commits = after[f"{COMMIT}_count"] - before[f"{COMMIT}_count"]
     return {
@@ -150,18 +167,36 @@ def measure(cluster, endpoint, rate, seconds, through_haproxy):
         "achieved": achieved,
         "failed": failed,
         **{f"haproxy_{timer}": ms for timer, ms in timers.items()},
-        "commit_ms": 1000 * (after[f"{COMMIT}_sum"] - before[f"{COMMIT}_sum"]) / commits if commits else None,
+        "commit_ms": mean_ms(before, after, COMMIT),
         "events_per_commit": (after[f"{BATCH}_sum"] - before[f"{BATCH}_sum"]) / commits if commits else None,
+        "queue_wait_ms": mean_ms(before, after, QUEUE_WAIT),
     }
 
 
+def median(values):
+    """The median of numbers, or element-wise of (p50, p99) pairs."""
+    if isinstance(values[0], tuple):
+        return tuple(statistics.median(column) for column in zip(*values, strict=True))
+    return statistics.median(values)
+
+
+def mean_ms(before, after, histogram):
+    """The mean of a histogram's observations between two readings, in ms (None: none)."""
+    count = after.get(f"{histogram}_count", 0.0) - before.get(f"{histogram}_count", 0.0)
+    return 1000 * (after[f"{histogram}_sum"] - before[f"{histogram}_sum"]) / count if count else None
+
+
 def show(rate, way, r):
-    haproxy = " / ".join("-" if r[f"haproxy_{t}"] is None else f"{r[f'haproxy_{t}']:.0f}" for t in HAPROXY_TIMERS)
+    haproxy = "  ".join(
+        f"{t} " + ("-" if r[f"haproxy_{t}"] is None else "{:.0f}/{:.0f}".format(*r[f"haproxy_{t}"]))
+        for t in HAPROXY_TIMERS
+    )
     commit = f"{r['commit_ms']:.2f} ms x {r['events_per_commit']:.1f} events" if r["commit_ms"] is not None else "-"
+    queue = "-" if r["queue_wait_ms"] is None else f"{r['queue_wait_ms']:.2f} ms"
     return (
         f"{rate:5} /s {way:6} achieved {r['achieved']:6.0f}/s  p50 {r['p50']:6.1f}  p95 {r['p95']:6.1f}  "
         f"p99 {r['p99']:6.1f}  max {r['p100']:6.1f} ms  non-2xx {r['failed']}  "
-        f"HAProxy q/c/r/t {haproxy} ms  commit {commit}"
+        f"HAProxy p50/p99 {haproxy} ms  aggregator queue wait {queue}  commit {commit}"
     )
 
 
@@ -194,10 +229,10 @@ def main(argv=None):
                 figures[(rate, way)].append(result)
                 print(f"round {number} {show(rate, way, result)}", flush=True)
                 time.sleep(2)
-    print(f"medians of {args.rounds} rounds (ms; HAProxy's timers are its averages):")
+    print(f"medians of {args.rounds} rounds (ms; HAProxy's timers: p50/p99 of the run's requests):")
     for (rate, way), results in figures.items():
         keys = [k for k in results[0] if results[0][k] is not None]
-        merged = {k: statistics.median(r[k] for r in results if r[k] is not None) for k in keys}
+        merged = {k: median([r[k] for r in results if r[k] is not None]) for k in keys}
         merged.update({k: None for k in results[0] if k not in keys})
         print("  " + show(rate, way, merged))
     for rate in rates:

@@ -386,6 +386,9 @@ class IngestPool:
             batch = self.queue.take(self._max_events, self._max_wait)
             if not batch:
                 break
+            taken = time.monotonic()
+            for submission in batch:
+                metrics.QUEUE_WAIT_SECONDS.observe(taken - submission.queued_at)
             try:
                 conn = self._write_with_retry(conn, batch, shard)
             except Exception:  # whatever it is: answer the batch, log, go on afresh

@@ -36,6 +36,11 @@ COMMIT_SECONDS = Histogram(
     "Time to write and commit one batch",
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
 )
+QUEUE_WAIT_SECONDS = Histogram(
+    "aggregator_queue_wait_seconds",
+    "Time from a request's events entering the queue to a writer taking them",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+)
 # Summed over the live workers: the node's queued events and its queue capacity.
 QUEUE_DEPTH = Gauge("aggregator_queue_events", "Events waiting for a writer", multiprocess_mode="livesum")
 QUEUE_CAPACITY = Gauge(

@@ -86,6 +86,7 @@ def test_metrics_move_by_what_the_requests_did(client):
     assert moved("aggregator_batch_events_count") == 2
     assert moved("aggregator_batch_events_sum") == 4
     assert moved("aggregator_commit_seconds_count") == 2
+    assert moved("aggregator_queue_wait_seconds_count") == 2
     assert moved("aggregator_requests_rejected_total", reason="validation") == 1
     assert moved("aggregator_requests_rejected_total", reason="malformed_json") == 1
     assert moved("aggregator_database_errors_total") == 0
