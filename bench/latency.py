@@ -15,7 +15,10 @@ Beside the client's p50/p95/p99/max it prints, for the same seconds, HAProxy's o
 timers of each of those requests, p50 and p99 (receive, queue, connect, the
 aggregator's response, total: the API frontend's request ring, read with `show events`
 over the admin socket of the balancer holding the VIP), and the aggregators' mean queue
-wait, commit time and events per commit (their Prometheus histograms, before and after).
+wait, commit time and events per commit (their Prometheus histograms, before and after),
+and where the CPU went: each service's CPU ms per event over every lab container, the
+client's own, how long each service waited for a core, and how busy the host's cores
+were (bench/cpu_share.py, from the host's cgroup tree).
 
 With --flame DIR, one more run through the VIP at --flame-rate, outside the measured
 ones (a sampling profiler slows what it samples), records a flame graph of every
@@ -23,6 +26,7 @@ aggregator worker with py-spy (from the host: the workers are its processes too)
 """
 
 import argparse
+import os
 import pathlib
 import re
 import shutil
@@ -32,6 +36,7 @@ import sys
 import time
 
 # bench/ is the script's folder, so its sibling ingest.py imports as `ingest`.
+from cpu_share import CpuMeter, difference
 from ingest import Endpoint, fixed_rate_latencies
 
 from drills.cluster import Cluster
@@ -154,11 +159,33 @@ def endpoints(cluster):
     return {"vip": front, "direct": direct, "local": front}
 
 
-def measure(cluster, endpoint, rate, seconds, through_haproxy):
+def lab_containers(cluster):
+    return sorted({*cluster.nodes, *cluster.balancers, *cluster.aggregators, *cluster.monitoring})
+
+
+def cpu_per_event(used, waited, client_seconds, events, wall):
+    """{("ms", service): CPU ms per event} summed over the containers running it and for
+    the client (this process); {("wait", service): % of the run some task of the service
+    waited for a core} (its busiest container); ("host", "busy"): % of the cores busy."""
+    figures = {("ms", "client"): 1000 * client_seconds / events}
+    for (container, unit), seconds in used.items():
+        if container != "host":
+            figures[("ms", unit)] = figures.get(("ms", unit), 0.0) + 1000 * seconds / events
+    for (_, unit), seconds in waited.items():
+        figures[("wait", unit)] = max(figures.get(("wait", unit), 0.0), 100 * seconds / wall)
+    figures[("host", "busy")] = 100 * used[("host", "busy")] / (wall * os.cpu_count())
+    return figures
+
+
+def measure(cluster, meter, endpoint, rate, seconds, through_haproxy):
     before = histogram_totals(cluster)
+    (used_before, waited_before), client_before = meter.read(), time.process_time()
     started = time.time()
     quantiles, achieved, failed = fixed_rate_latencies(endpoint, rate, seconds, connections=64)
     ended = time.time()
+    client = time.process_time() - client_before
+    used_after, waited_after = meter.read()
+    used, waited = difference(used_before, used_after), difference(waited_before, waited_after)
     timers = haproxy_timers(cluster, started, ended) if through_haproxy else dict.fromkeys(HAPROXY_TIMERS)
     after = histogram_totals(cluster)
     commits = after[f"{COMMIT}_count"] - before[f"{COMMIT}_count"]
@@ -170,6 +197,7 @@ def measure(cluster, endpoint, rate, seconds, through_haproxy):
         "commit_ms": mean_ms(before, after, COMMIT),
         "events_per_commit": (after[f"{BATCH}_sum"] - before[f"{BATCH}_sum"]) / commits if commits else None,
         "queue_wait_ms": mean_ms(before, after, QUEUE_WAIT),
+        "cpu": cpu_per_event(used, waited, client, achieved * (ended - started), ended - started),
     }
 
 
@@ -186,6 +214,19 @@ def mean_ms(before, after, histogram):
     return 1000 * (after[f"{histogram}_sum"] - before[f"{histogram}_sum"]) / count if count else None
 
 
+def show_cpu(cpu, largest=8):
+    """The services that cost the most CPU per event, how long the busiest waited for a
+    core, and the host's busy share."""
+    costs = sorted(((v, unit) for (kind, unit), v in cpu.items() if kind == "ms"), reverse=True)
+    listed = "  ".join(f"{unit} {ms:.3f}" for ms, unit in costs[:largest])
+    waits = "  ".join(f"{unit} {cpu[('wait', unit)]:.0f} %" for _, unit in costs[:largest] if ("wait", unit) in cpu)
+    total = sum(ms for ms, _ in costs)
+    return (
+        f"CPU ms/event {total:.2f}: {listed}\n      waited for a core: {waits}"
+        f"  (host busy {cpu[('host', 'busy')]:.0f} % of {os.cpu_count()} cores)"
+    )
+
+
 def show(rate, way, r):
     haproxy = "  ".join(
         f"{t} " + ("-" if r[f"haproxy_{t}"] is None else "{:.0f}/{:.0f}".format(*r[f"haproxy_{t}"]))
@@ -196,7 +237,8 @@ def show(rate, way, r):
     return (
         f"{rate:5} /s {way:6} achieved {r['achieved']:6.0f}/s  p50 {r['p50']:6.1f}  p95 {r['p95']:6.1f}  "
         f"p99 {r['p99']:6.1f}  max {r['p100']:6.1f} ms  non-2xx {r['failed']}  "
-        f"HAProxy p50/p99 {haproxy} ms  aggregator queue wait {queue}  commit {commit}"
+        f"HAProxy p50/p99 {haproxy} ms  aggregator queue wait {queue}  commit {commit}\n"
+        f"      {show_cpu(r['cpu'])}"
     )
 
 
@@ -213,6 +255,7 @@ def main(argv=None):
     if not cluster.vip or not cluster.aggregators:
         sys.exit("bench/latency.py needs pgha_vip and an aggregator (make lab)")
     ways = endpoints(cluster)
+    meter = CpuMeter(lab_containers(cluster))
     rates = [int(r) for r in args.rates.split(",")]
     figures = {(rate, way): [] for rate in rates for way in WAYS}
     print(f"front door {ways['vip'].host}:{ways['vip'].port}, direct {ways['direct'].name}, {args.seconds} s each")
@@ -222,7 +265,7 @@ def main(argv=None):
                 if way == "local":
                     set_synchronous_commit(cluster, "local")
                 try:
-                    result = measure(cluster, ways[way], rate, args.seconds, through_haproxy=way != "direct")
+                    result = measure(cluster, meter, ways[way], rate, args.seconds, through_haproxy=way != "direct")
                 finally:
                     if way == "local":
                         set_synchronous_commit(cluster, None)
@@ -231,9 +274,10 @@ def main(argv=None):
                 time.sleep(2)
     print(f"medians of {args.rounds} rounds (ms; HAProxy's timers: p50/p99 of the run's requests):")
     for (rate, way), results in figures.items():
-        keys = [k for k in results[0] if results[0][k] is not None]
+        keys = [k for k in results[0] if results[0][k] is not None and k != "cpu"]
         merged = {k: median([r[k] for r in results if r[k] is not None]) for k in keys}
-        merged.update({k: None for k in results[0] if k not in keys})
+        merged.update({k: None for k in results[0] if k not in keys and k != "cpu"})
+        merged["cpu"] = {unit: median([r["cpu"].get(unit, 0.0) for r in results]) for unit in results[0]["cpu"]}
         print("  " + show(rate, way, merged))
     for rate in rates:
         p50 = {way: statistics.median(r["p50"] for r in figures[(rate, way)]) for way in WAYS}
