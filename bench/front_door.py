@@ -9,6 +9,11 @@ each with every aggregator in HAProxy's API backend, then with one (the others p
 maintenance on every balancer, and back after), and prints the two-to-one ratio.
 Then the reference design's publisher run through the VIP: 20,000 events, 30 %
 duplicates, stats checked, against the reference's 168 events/s.
+
+With --app-cpus N every aggregator's container (its HAProxy and keepalived too) may use
+at most N cores for the run (`docker update --cpus`, lifted after): on this host every
+container shares the same two cores, so a second aggregator only adds capacity when each
+node's share is bounded, as separate hosts' would be.
 """
 
 import argparse
@@ -53,6 +58,21 @@ def only(cluster, kept):
             )
 
 
+@contextlib.contextmanager
+def cpu_limits(cluster, containers, cpus):
+    """Each of `containers` bounded to `cpus` cores (None: unbounded) until the end."""
+    if cpus is None:
+        yield
+        return
+    for name in containers:
+        cluster.docker("update", "--cpus", str(cpus), name)
+    try:
+        yield
+    finally:
+        for name in containers:
+            cluster.docker("update", "--cpus", "0", name)
+
+
 def measure(endpoint, events, seconds):
     bodies = [orjson.dumps(events[i : i + 500]) for i in range(0, len(events), 500)]
     elapsed, failures = post_bodies(endpoint, bodies, 8)
@@ -84,6 +104,8 @@ def main():
     parser.add_argument("--events", type=int, default=100_000, help="events per batched run")
     parser.add_argument("--seconds", type=int, default=10, help="duration of each single-event run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating two / one aggregator rounds")
+    parser.add_argument("--app-cpus", type=float, help="cores each aggregator's container may use (lab only)")
+    parser.add_argument("--no-reference-run", action="store_true", help="skip the reference design's publisher run")
     args = parser.parse_args()
 
     cluster = Cluster.from_inventory(args.inventory)
@@ -91,6 +113,30 @@ def main():
         sys.exit("bench/front_door.py needs pgha_vip and two aggregators (make lab)")
     endpoint = Endpoint(cluster.api_port, cluster.tls_context(), host=cluster.vip, token=cluster.api_token("write"))
     print(f"front door {endpoint.url}: aggregators {', '.join(cluster.aggregators)}; VIP on {cluster.vip_holders()}")
+    if args.app_cpus is not None:
+        if not cluster.lab:
+            sys.exit("--app-cpus bounds the lab's containers: it needs `make lab`")
+        print(f"each aggregator's container bounded to {args.app_cpus} cores for the run")
+    with cpu_limits(cluster, cluster.aggregators, args.app_cpus):
+        figures = rounds(cluster, endpoint, args)
+    for kind in ("batched", "single"):
+        two, one = median(r[kind] for r in figures["all"]), median(r[kind] for r in figures["one"])
+        count = len(cluster.aggregators)
+        print(f"{kind} publish median: {two:,.0f} events/s with {count} aggregators, {one:,.0f} with one")
+        print(f"{kind} publish ratio, {count} aggregators to one: {two / one:.2f}")
+    if args.no_reference_run:
+        return 0
+    out = reference_run(cluster)
+    print("reference run (20,000 events, 30 % duplicates) through the VIP:")
+    print("\n".join("  " + line for line in out.splitlines()))
+    rate = next((float(line.split()[1]) for line in out.splitlines() if line.startswith("throughput:")), 0.0)
+    ratio = rate / REFERENCE_EVENTS_PER_SECOND
+    print(f"reference run: {rate:,.0f} events/s, {ratio:.1f}x the reference's {REFERENCE_EVENTS_PER_SECOND} events/s")
+    return 0 if "result: OK" in out else 1
+
+
+def rounds(cluster, endpoint, args):
+    """Two-aggregator and one-aggregator measurements, alternating."""
     figures = {"all": [], "one": []}
     for number in range(1, args.rounds + 1):
         for label in ("all", "one"):
@@ -104,18 +150,7 @@ def main():
                 f"({result['single_non2xx']} non-2xx, p99 {result['single_p99']})",
                 flush=True,
             )
-    for kind in ("batched", "single"):
-        two, one = median(r[kind] for r in figures["all"]), median(r[kind] for r in figures["one"])
-        count = len(cluster.aggregators)
-        print(f"{kind} publish median: {two:,.0f} events/s with {count} aggregators, {one:,.0f} with one")
-        print(f"{kind} publish ratio, {count} aggregators to one: {two / one:.2f}")
-    out = reference_run(cluster)
-    print("reference run (20,000 events, 30 % duplicates) through the VIP:")
-    print("\n".join("  " + line for line in out.splitlines()))
-    rate = next((float(line.split()[1]) for line in out.splitlines() if line.startswith("throughput:")), 0.0)
-    ratio = rate / REFERENCE_EVENTS_PER_SECOND
-    print(f"reference run: {rate:,.0f} events/s, {ratio:.1f}x the reference's {REFERENCE_EVENTS_PER_SECOND} events/s")
-    return 0 if "result: OK" in out else 1
+    return figures
 
 
 if __name__ == "__main__":
