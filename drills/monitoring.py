@@ -58,10 +58,11 @@ class Monitoring:
 
     def leaders_between(self, start, end):
         """From Prometheus's samples of Patroni's patroni_primary: the members that were
-        primary at some time in [start, end], and the most that were at once."""
+        primary at some time in [start, end], and the most that were at once in one
+        cluster (a major upgrade runs two, each with its own primary)."""
         window = f"{max(1, int(end - start))}s"
         leaders = self.query(f"max_over_time(patroni_primary[{window}]) == 1", at=end)
-        at_once = self.query(f"max_over_time(count(patroni_primary == 1)[{window}:1s])", at=end)
+        at_once = self.query(f"max_over_time(max(count by (cluster) (patroni_primary == 1))[{window}:1s])", at=end)
         return {
             "leaders": sorted(r["metric"]["instance"] for r in leaders),
             "most_at_once": int(float(at_once[0]["value"][1])) if at_once else 0,
