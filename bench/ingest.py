@@ -37,7 +37,6 @@ from statistics import median
 
 import orjson
 import psycopg2
-import uvloop
 
 from aggregator import schema
 from testbed import tlsfiles
@@ -222,17 +221,12 @@ def process_tree_rss(pid):
     return total / 1024
 
 
-def fixed_rate_latencies(endpoint, rate, seconds, connections=32, loop="asyncio"):
-    """Open-loop load from one event-loop thread (no GIL contention in the client): every
+def fixed_rate_latencies(endpoint, rate, seconds, connections=32):
+    """Open-loop load from one asyncio thread (no GIL contention in the client): every
     request has a scheduled send time and its latency counts from that time, so a slow
     answer delays the ones behind it in the figures too (no coordinated omission).
-    `loop`: "asyncio" (the standard library's), or "uvloop" (libuv's, whose TLS costs
-    the client far less CPU on a host it shares with what it measures).
     Returns ({0.5, 0.95, 0.99, 1.0: ms}, achieved requests/s, non-2xx answers)."""
-    load = _fixed_rate(endpoint, rate, seconds, connections)
-    if loop == "uvloop":
-        return uvloop.run(load)
-    return asyncio.run(load)
+    return asyncio.run(_fixed_rate(endpoint, rate, seconds, connections))
 
 
 async def _fixed_rate(endpoint, rate, seconds, connections):

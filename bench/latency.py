@@ -177,11 +177,11 @@ def cpu_per_event(used, waited, client_seconds, events, wall):
     return figures
 
 
-def measure(cluster, meter, endpoint, rate, seconds, through_haproxy, client):
+def measure(cluster, meter, endpoint, rate, seconds, through_haproxy):
     before = histogram_totals(cluster)
     (used_before, waited_before), client_before = meter.read(), time.process_time()
     started = time.time()
-    quantiles, achieved, failed = fixed_rate_latencies(endpoint, rate, seconds, connections=64, loop=client)
+    quantiles, achieved, failed = fixed_rate_latencies(endpoint, rate, seconds, connections=64)
     ended = time.time()
     client = time.process_time() - client_before
     used_after, waited_after = meter.read()
@@ -248,9 +248,6 @@ def main(argv=None):
     parser.add_argument("--rates", default="500,1000,2000", help="offered events/s, comma-separated")
     parser.add_argument("--seconds", type=int, default=20, help="seconds of load per measurement")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--client", choices=("uvloop", "asyncio"), default="uvloop", help="the load client's event loop"
-    )
     parser.add_argument("--flame", type=pathlib.Path, help="folder for py-spy flame graphs of the aggregators")
     parser.add_argument("--flame-rate", type=int, default=1000, help="offered events/s while profiling")
     args = parser.parse_args(argv)
@@ -268,15 +265,7 @@ def main(argv=None):
                 if way == "local":
                     set_synchronous_commit(cluster, "local")
                 try:
-                    result = measure(
-                        cluster,
-                        meter,
-                        ways[way],
-                        rate,
-                        args.seconds,
-                        through_haproxy=way != "direct",
-                        client=args.client,
-                    )
+                    result = measure(cluster, meter, ways[way], rate, args.seconds, through_haproxy=way != "direct")
                 finally:
                     if way == "local":
                         set_synchronous_commit(cluster, None)
