@@ -182,11 +182,15 @@ def reset(url):
     conn.close()
 
 
-def post_bodies(endpoint, bodies, concurrency):
-    """Send pre-serialized bodies over persistent connections; returns (seconds, failures)."""
+def post_bodies(endpoint, bodies, concurrency, attempts=3):
+    """Send pre-serialized bodies over persistent connections; returns (seconds,
+    failures). A connection closed under a request is opened again and the body sent
+    again (publishing is idempotent); a body that fails `attempts` times is a failure,
+    so every body is either acknowledged or counted."""
     cursor = iter(bodies)
     lock = threading.Lock()
     failures = []
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {endpoint.token}"}
 
     def work(_):
         conn = endpoint.connection(timeout=120)
@@ -195,12 +199,20 @@ def post_bodies(endpoint, bodies, concurrency):
                 body = next(cursor, None)
             if body is None:
                 break
-            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {endpoint.token}"}
-            conn.request("POST", "/publish", body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            if response.status != 202:
-                failures.append(response.status)
+            for attempt in range(1, attempts + 1):
+                try:
+                    conn.request("POST", "/publish", body=body, headers=headers)
+                    response = conn.getresponse()
+                    response.read()
+                    status = response.status
+                except (http.client.HTTPException, OSError) as exc:
+                    conn.close()
+                    conn = endpoint.connection(timeout=120)
+                    status = type(exc).__name__
+                if status == 202:
+                    break
+                if attempt == attempts:
+                    failures.append(status)
         conn.close()
 
     return run_writers(concurrency, work), failures
