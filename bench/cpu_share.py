@@ -8,8 +8,8 @@ spent, on every node, without anything running inside the containers. The same c
 CPU pressure says how long their tasks were ready to run but waited for a core.
 """
 
+import os
 import pathlib
-import subprocess
 
 # cgroup v2: the whole tree, or (hybrid hosts, v1 controllers) its `unified` mount.
 CGROUP_ROOT = next(
@@ -33,11 +33,9 @@ def waiting_seconds(cgroup):
     return int(some.rpartition("total=")[2]) / 1e6
 
 
-def container_cgroup(name):
-    """The host's cgroup directory of a running container (from its init's /proc entry)."""
-    pid = subprocess.run(
-        ["docker", "inspect", "--format", "{{.State.Pid}}", name], capture_output=True, text=True, check=True
-    ).stdout.strip()
+def container_cgroup(cluster, name):
+    """The host's cgroup directory of a running lab container (from its init's /proc entry)."""
+    pid = cluster.docker("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
     # The v2 line, "0::/docker/<id>/init.scope" (systemd's own leaf in the container).
     line = next(x for x in pathlib.Path(f"/proc/{pid}/cgroup").read_text().splitlines() if x.startswith("0::"))
     path = CGROUP_ROOT / line.removeprefix("0::").lstrip("/")
@@ -48,8 +46,8 @@ class CpuMeter:
     """CPU seconds and CPU wait per (container, service) between two readings, and the
     host's total busy time, so a run's figures are per event and per share of the cores."""
 
-    def __init__(self, containers):
-        self.cgroups = {name: container_cgroup(name) for name in containers}
+    def __init__(self, cluster, containers):
+        self.cgroups = {name: container_cgroup(cluster, name) for name in containers}
 
     def read(self):
         """{(container, unit): seconds used} and {(container, unit): seconds waited};
@@ -72,8 +70,7 @@ def host_busy_seconds():
     """Every core's non-idle time so far (/proc/stat's first line), in seconds."""
     fields = [int(v) for v in pathlib.Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
-    ticks = int(subprocess.run(["getconf", "CLK_TCK"], capture_output=True, text=True, check=True).stdout)
-    return (sum(fields[:8]) - idle) / ticks
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def difference(before, after):

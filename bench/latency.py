@@ -255,7 +255,7 @@ def main(argv=None):
     if not cluster.vip or not cluster.aggregators:
         sys.exit("bench/latency.py needs pgha_vip and an aggregator (make lab)")
     ways = endpoints(cluster)
-    meter = CpuMeter(lab_containers(cluster))
+    meter = CpuMeter(cluster, lab_containers(cluster))
     rates = [int(r) for r in args.rates.split(",")]
     figures = {(rate, way): [] for rate in rates for way in WAYS}
     print(f"front door {ways['vip'].host}:{ways['vip'].port}, direct {ways['direct'].name}, {args.seconds} s each")
