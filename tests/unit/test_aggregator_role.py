@@ -8,9 +8,12 @@ TASKS = pathlib.Path(__file__).resolve().parents[2] / "roles" / "aggregator" / "
 
 
 def flatten(tasks):
+    """Every task in order, blocks and statically imported task files expanded."""
     for task in tasks:
         yield task
         yield from flatten(task.get("block", []))
+        if "ansible.builtin.import_tasks" in task:
+            yield from flatten(yaml.safe_load((TASKS / task["ansible.builtin.import_tasks"]).read_text()))
 
 
 def test_migration_runs_before_handlers_restart_the_app_and_before_the_start():
