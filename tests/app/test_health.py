@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 from conftest import DAY
 from prometheus_client.parser import text_string_to_metric_families
 
+from aggregator.build import build_id
 from testbed.pgserver import free_port
 
 
-def test_health(client):
-    assert client.get("/health").json == {"status": "ok"}
+def test_health_names_the_build_of_the_installed_code(client):
+    assert client.get("/health").json == {"status": "ok", "build": build_id()}
 
 
 def test_ready_when_the_database_answers(client):

@@ -28,6 +28,7 @@ from lab import (
 
 from drills.cluster import Cluster
 from drills.load import finish, publisher_counts, start_load
+from drills.upgrade import current_build, running_builds
 
 pytestmark = pytest.mark.skipif(not VIP, reason="the scenario's inventory sets no pgha_vip")
 
@@ -77,6 +78,13 @@ def served_by(requests=20):
 def test_api_requests_on_the_vip_are_served_by_every_aggregator():
     servers = served_by()
     assert set(servers) == set(APP_NODES), f"expected answers from {sorted(APP_NODES)}, found {servers}"
+
+
+def test_every_aggregator_runs_the_checkouts_build(front_door):
+    """GET /health names the build of the code each aggregator runs: the deploy left this
+    checkout's app on every one (the rolling-upgrade drill reads it the same way)."""
+    builds = running_builds(front_door)
+    assert builds == dict.fromkeys(front_door.aggregators, current_build()), builds
 
 
 def test_a_stopped_aggregator_is_taken_out_and_requests_still_succeed(front_door):

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import auth, metrics, partitions
+from ..build import RUNNING as BUILD
 from ..db import RETRYABLE
 from ..runtime import current_runtime
 from . import json_response
@@ -16,7 +17,8 @@ log = logging.getLogger(__name__)
 
 @bp.get("/health")
 def health():
-    return json_response({"status": "ok"})
+    """Alive, and which build of the code this node runs."""
+    return json_response({"status": "ok", "build": BUILD})
 
 
 @bp.get("/ready")
