@@ -26,7 +26,7 @@ help:
 	@echo "make bench-keys         the dedup key table's inserts at 10 million keys, digest against text keys"
 	@echo "make drill DRILL=crash-primary [RUNS=3] [SYNC_OFF=1] [PRESET=fast]   failover drill (DRILL=all for every one)"
 	@echo "make drill-matrix [MATRIX_RUNS=3]   the failover drills under each failover preset, one table (long)"
-	@echo "make test-long    on a running lab: the infra tests too long for CI (secret output, PITR drill)"
+	@echo "make test-long    on a running lab: the infra tests too long for CI (secret output, disk-full and PITR drills)"
 	@echo "make drills-day2 [RUNS=3]   grow, shrink, replace, upgrade, rotate under load (the lab's spare node pg4)"
 	@echo "make drill-major-upgrade [RUNS=3]   PostgreSQL 15 to 17 and back under load (inventory/lab-next, long)"
 
@@ -149,7 +149,7 @@ drill-matrix: venv
 	python -m drills matrix --runs $(MATRIX_RUNS) --inventory $(INVENTORY)
 
 # On a running `make lab`: the infra tests too long for CI's hour (a --diff converge
-# that must print no secret, the point-in-time restore drill).
+# that must print no secret, the disk-full drill, the point-in-time restore drill).
 test-long: venv
 	cd tests/infra && PGHA_LONG_TESTS=1 pytest -q -p no:cacheprovider -m long .
 
