@@ -235,9 +235,17 @@ def test_a_request_that_times_out_while_queued_is_withdrawn_and_never_stored(mak
             with contextlib.suppress(Unavailable):
                 pool.submit(rows(1, "first-"), 30)
 
+        retries = REGISTRY.get_sample_value("aggregator_batch_retries_total") or 0
         first = threading.Thread(target=busy)
         first.start()
-        assert wait_until(lambda: pool.queue.depth == 0, 5)  # the writer took it
+        # The writer took it and retries it (an empty queue alone may only mean the
+        # thread has not submitted yet; then both requests would share one batch).
+        assert wait_until(
+            lambda: (
+                pool.queue.depth == 0 and (REGISTRY.get_sample_value("aggregator_batch_retries_total") or 0) > retries
+            ),
+            5,
+        )
         with pytest.raises(Unavailable, match="nothing was stored"):
             pool.submit(rows(1, "queued-"), timeout=1)
     finally:
