@@ -13,12 +13,10 @@ PATTERNS = ("**/*.py", "static/*")
 
 def build_id(package=PACKAGE):
     """The first 12 hex digits of the SHA-256 of the package's files, each named by its
-    path inside the package (compiled caches ignored)."""
+    path inside the package (compiled caches, *.pyc, match no pattern)."""
     files = {path for pattern in PATTERNS for path in package.glob(pattern) if path.is_file()}
     digest = hashlib.sha256()
     for path in sorted(files, key=lambda p: p.relative_to(package).as_posix()):
-        if "__pycache__" in path.parts:
-            continue
         digest.update(path.relative_to(package).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]

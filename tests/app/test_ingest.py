@@ -221,6 +221,11 @@ def test_a_writer_that_meets_any_error_answers_503_and_goes_on(pool, sql, caplog
     assert sql("SELECT count(*) FROM events") == [(3,)]
 
 
+def batch_retries():
+    """The writers' batch retries so far, in this process (0 before the first)."""
+    return REGISTRY.get_sample_value("aggregator_batch_retries_total") or 0
+
+
 def test_a_request_that_times_out_while_queued_is_withdrawn_and_never_stored(make_app, pg_server, sql):
     """The database goes away: the only writer retries its batch; a second request waits
     in the queue, times out (503) and must never be committed once the database is back."""
@@ -235,17 +240,12 @@ def test_a_request_that_times_out_while_queued_is_withdrawn_and_never_stored(mak
             with contextlib.suppress(Unavailable):
                 pool.submit(rows(1, "first-"), 30)
 
-        retries = REGISTRY.get_sample_value("aggregator_batch_retries_total") or 0
+        retries = batch_retries()
         first = threading.Thread(target=busy)
         first.start()
         # The writer took it and retries it (an empty queue alone may only mean the
         # thread has not submitted yet; then both requests would share one batch).
-        assert wait_until(
-            lambda: (
-                pool.queue.depth == 0 and (REGISTRY.get_sample_value("aggregator_batch_retries_total") or 0) > retries
-            ),
-            5,
-        )
+        assert wait_until(lambda: pool.queue.depth == 0 and batch_retries() > retries, 5)
         with pytest.raises(Unavailable, match="nothing was stored"):
             pool.submit(rows(1, "queued-"), timeout=1)
     finally:
@@ -295,7 +295,7 @@ def test_a_full_disk_answers_503_acknowledges_only_what_is_stored_and_recovers_w
     sql("ALTER TABLE event_ids SET TABLESPACE small_disk")
     sql("CREATE TABLE ballast TABLESPACE small_disk AS SELECT repeat('x', 1000) AS f FROM generate_series(1, 14000)")
     client = make_app(RETRY_DEADLINE_SECONDS=10).test_client()
-    retries = REGISTRY.get_sample_value("aggregator_batch_retries_total")
+    retries = batch_retries()
     acked, answer = 0, None
     for batch in range(200):
         events = [{"event_id": f"{batch}-{n}", "payload": {"text": "y" * 900}} for n in range(100)]
@@ -306,7 +306,7 @@ def test_a_full_disk_answers_503_acknowledges_only_what_is_stored_and_recovers_w
     assert answer.status_code == 503, f"expected the disk to fill, {acked} events acknowledged"
     assert answer.headers["Retry-After"] == str(DEFAULTS["RETRY_AFTER_SECONDS"])
     assert answer.json["error"] == "unavailable"
-    assert REGISTRY.get_sample_value("aggregator_batch_retries_total") == retries, "a full disk is not retried"
+    assert batch_retries() == retries, "a full disk is not retried"
     assert acked > 0
     assert sql("SELECT count(*) FROM events") == [(acked,)]
     assert client.get("/stats").json["unique_processed"] == acked
