@@ -5,6 +5,7 @@ under each failover preset, standby-loss under each durability mode."""
 import argparse
 import json
 import pathlib
+import signal
 import statistics
 import sys
 
@@ -31,7 +32,15 @@ def set_synchronous_mode(cluster, enabled):
     wait(lambda: any(m["role"] in PATRONI_CLUSTER.SYNCHRONOUS_ROLES for m in cluster.members()) == enabled, 30)
 
 
+def exit_on_sigterm():
+    """SIGTERM (kill, a timeout) ends a run as Ctrl-C does: each drill's `finally` stops
+    its publisher and heals its fault. Python's default would end the process at once
+    and leave the publisher writing into whatever lab answers next."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main(argv=None):
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(prog="python -m drills", description=__doc__)
     parser.add_argument(
         "drill",

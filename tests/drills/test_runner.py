@@ -5,7 +5,9 @@ No cluster: the fault runs against an in-memory stand-in of the container engine
 the acknowledged-loss check runs against a real PostgreSQL.
 """
 
+import signal
 import subprocess
+import sys
 
 import psycopg2
 import pytest
@@ -449,3 +451,24 @@ def test_lost_acknowledgements_fail_unless_the_durability_mode_does_not_promise_
     lost = dict(result(failover_samples(), "container pg1 is not running"), acknowledged_lost=7)
     assert "7 acknowledged events lost" in verdict(lost)
     assert verdict(dict(lost, loss_tolerated=True)) == []
+
+
+def test_sigterm_runs_the_drills_cleanup(tmp_path):
+    # `kill` of a drill must still reach its `finally` (stop the publisher, heal the
+    # fault); without the handler the process ends at once and the marker is missing.
+    marker = tmp_path / "cleaned-up"
+    code = (
+        "import pathlib, time\n"
+        "from drills.__main__ import exit_on_sigterm\n"
+        "exit_on_sigterm()\n"
+        "try:\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(30)\n"
+        "finally:\n"
+        f"    pathlib.Path({str(marker)!r}).touch()\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    process.terminate()
+    assert process.wait(timeout=10) == 128 + signal.SIGTERM
+    assert marker.exists()
