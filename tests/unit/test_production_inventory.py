@@ -11,6 +11,7 @@ import subprocess
 import uuid
 
 import yaml
+from inventory_vars import host_vars
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "inventory" / "production.example"
@@ -64,10 +65,7 @@ def test_the_examples_own_group_vars_and_controller_settings():
 def test_the_overrides_win_over_the_example(tmp_path):
     copy = tmp_path / "inventory"
     shutil.copytree(LAB, copy, ignore=shutil.ignore_patterns("vault.yml", ".secrets"))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-    out = subprocess.run(["ansible-inventory", "-i", str(copy), "--host", "pg1"], capture_output=True, text=True,
-                         check=True, env=env).stdout  # fmt: skip
-    pg1 = json.loads(out)
+    pg1 = host_vars(copy, "pg1")
     overrides = load(LAB / "group_vars" / "all" / "overrides.yml")
     assert pg1["patroni_allowed_networks"] == overrides["patroni_allowed_networks"]
     assert pg1["postgresql_use_pgdg"] is False and pg1["patroni_dcs"] == "consul"
