@@ -11,6 +11,7 @@ message names the variable, the hosts, the value (never a secret's) and what is 
 - group_problems: every host in a group that some play deploys.
 """
 
+import importlib.util
 import json
 import pathlib
 
@@ -148,11 +149,13 @@ def address_problems(hostvars, hosts, vips):
 
 
 def role_defaults():
-    """Every role's defaults (as written: a templated one is not a number here)."""
-    defaults = {}
-    for path in sorted(ROLES.glob("*/defaults/main.yml")):
-        defaults.update(yaml.safe_load(path.read_text()) or {})
-    return defaults
+    """Every role's defaults as written (a templated one is not a number here), read by
+    the role_default filter beside this file (Ansible loads each plugin file alone)."""
+    path = pathlib.Path(__file__).with_name("role_defaults.py")
+    spec = importlib.util.spec_from_file_location("role_defaults", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.all_defaults()
 
 
 def port_problems(hostvars, groups, listeners):
