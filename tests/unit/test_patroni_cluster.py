@@ -44,3 +44,27 @@ def test_a_synchronous_mode_rendered_as_text_is_read_as_patroni_means_it(mode, n
     """The start wait passes the mode the cluster runs, from its /config, through a template."""
     problems = patroni_cluster.patroni_cluster_problems(cluster("replica", "replica"), NODES, mode)
     assert ("synchronous mode is on but no synchronous standby is designated" in problems) is needs_standby
+
+
+def retiring(pg3_role, nosync=True):
+    """pg3 leaves (remove_node.yml tagged it nosync); pg2 is a plain replica."""
+    found = cluster("replica", pg3_role)
+    found["members"][2]["tags"] = {"nosync": nosync}
+    return found
+
+
+@pytest.mark.parametrize("role", ["sync_standby", "quorum_standby"])
+def test_a_leaving_member_that_still_acknowledges_commits_may_not_stop(role):
+    problems = patroni_cluster.patroni_retiring_problems(retiring(role), "pg3", True)
+    assert problems == ["pg3 is still a synchronous standby", "no other member is a synchronous standby yet"]
+
+
+def test_a_leaving_member_may_stop_once_another_acknowledges_commits():
+    found = retiring("replica")
+    found["members"][1]["role"] = "quorum_standby"
+    assert patroni_cluster.patroni_retiring_problems(found, "pg3", "quorum") == []
+
+
+def test_a_leaving_member_waits_for_its_nosync_tag():
+    problems = patroni_cluster.patroni_retiring_problems(retiring("replica", nosync=False), "pg3", False)
+    assert problems == ["pg3 does not show its nosync tag yet"]

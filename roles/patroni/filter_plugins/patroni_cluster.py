@@ -1,5 +1,6 @@
 """patroni_cluster_problems: what keeps a Patroni cluster from being whole (an empty
-list when it is whole). The one definition the role's waits and the switchover use."""
+list when it is whole). The one definition the role's waits and the switchover use.
+patroni_retiring_problems: what keeps a member that leaves from stopping yet."""
 
 # Roles of a replica that acknowledges commits: synchronous mode's, quorum mode's.
 SYNCHRONOUS_ROLES = ("sync_standby", "quorum_standby")
@@ -37,6 +38,23 @@ def patroni_cluster_problems(cluster, members, synchronous, leader=None, restart
     return problems
 
 
+def patroni_retiring_problems(cluster, name, synchronous):
+    """What keeps member `name` (tagged to leave) from stopping without a pause in
+    synchronous commits: its nosync tag not yet seen, still a synchronous standby, or
+    no other member taking that role (empty when it may stop)."""
+    found = (cluster or {}).get("members") or []
+    problems = []
+    tags = next((m.get("tags") or {} for m in found if m["name"] == name), {})
+    if not tags.get("nosync"):
+        problems.append(f"{name} does not show its nosync tag yet")
+    synchronous_members = [m["name"] for m in found if m["role"] in SYNCHRONOUS_ROLES]
+    if name in synchronous_members:
+        problems.append(f"{name} is still a synchronous standby")
+    if synchronous_on(synchronous) and not [m for m in synchronous_members if m != name]:
+        problems.append("no other member is a synchronous standby yet")
+    return problems
+
+
 def patroni_switchover_candidate(cluster):
     """The synchronous standby, else the first streaming replica ('' when none)."""
     found = (cluster or {}).get("members") or []
@@ -51,5 +69,6 @@ class FilterModule:
     def filters(self):
         return {
             "patroni_cluster_problems": patroni_cluster_problems,
+            "patroni_retiring_problems": patroni_retiring_problems,
             "patroni_switchover_candidate": patroni_switchover_candidate,
         }
