@@ -7,7 +7,10 @@ Starts a PostgreSQL server (fsync and synchronous_commit on) and the app under
 gunicorn on loopback, then, in the same run:
   1. ingest into the empty table: batched publishes (500 events per request, 8 clients);
   2. bytes per event of the schema before partitioning (one table, primary key on
-     (topic, event_id)) and of the partitioned one, on the same --compare-events rows;
+     (topic, event_id)) and of the partitioned one, on the same --compare-events rows,
+     with a partition's heap and each index apart, and the alternatives measured on
+     those rows: the fixed-width columns first, the order index at fillfactor 100, a
+     btree and a BRIN index on ts alone;
   3. loads --events events spread evenly over --days daily partitions (server-side
      INSERT ... SELECT per partition, each partition's keys in event_ids);
   4. GET /events pages (by topic, by time range, by source, and following the cursor
@@ -119,10 +122,54 @@ def compare_layouts(url, rows):
         keys = bytes_of(cur, ["keys_as_digest"])
         text_keys = bytes_of(cur, ["keys_as_text"])
         cur.execute("DROP TABLE events_before, keys_as_digest, keys_as_text")
+        parts = alternatives(cur, table, rows)
         cur.execute(f"TRUNCATE {table}")
         cur.execute("DELETE FROM event_ids WHERE expires_on = %s", (day,))
     conn.close()
-    return per_event(before, rows), per_event(after, rows), per_event(keys, rows), per_event(text_keys, rows)
+    return per_event(before, rows), per_event(after, rows), per_event(keys, rows), per_event(text_keys, rows), parts
+
+
+# The same rows with the fixed-width columns first (no alignment padding between the
+# text columns and the timestamps), and the index alternatives the issue names, each
+# grown by inserts in arrival order as the deployed ones are. Measured, not deployed.
+ALTERNATIVES = """
+CREATE TABLE events_alternative (
+    ts timestamptz NOT NULL, received_at timestamptz NOT NULL, expires_on date NOT NULL,
+    topic text NOT NULL, event_id text NOT NULL, source text, payload jsonb
+);
+CREATE INDEX alternative_order_fillfactor_100 ON events_alternative (ts, topic, event_id) WITH (fillfactor = 100);
+CREATE INDEX alternative_ts_btree ON events_alternative (ts);
+CREATE INDEX alternative_ts_brin ON events_alternative USING brin (ts);
+"""
+# Each index of a partition by the name of the parent index it belongs to.
+PARTITION_INDEXES = """
+SELECT parent.relname, pg_relation_size(child.oid)
+FROM pg_index i
+JOIN pg_class child ON child.oid = i.indexrelid
+JOIN pg_inherits inh ON inh.inhrelid = child.oid
+JOIN pg_class parent ON parent.oid = inh.inhparent
+WHERE i.indrelid = %s::regclass ORDER BY 1
+"""
+
+
+def alternatives(cur, table, rows):
+    """Bytes per event of the partition's heap and each of its indexes, and of the
+    alternatives on the same rows: {name: bytes per event}."""
+    cur.execute(PARTITION_INDEXES, (table,))
+    found = {f"index {name}": round(size / rows, 1) for name, size in cur.fetchall()}
+    found["heap"] = per_event(bytes_of(cur, [table]), rows)[0]
+    cur.execute(ALTERNATIVES)
+    cur.execute(
+        "INSERT INTO events_alternative (ts, received_at, expires_on, topic, event_id, source, payload)"
+        f" SELECT ts, received_at, expires_on, topic, event_id, source, payload FROM {table} ORDER BY ts"
+    )
+    cur.execute("VACUUM ANALYZE events_alternative")
+    found["heap, fixed-width columns first"] = per_event(bytes_of(cur, ["events_alternative"]), rows)[0]
+    for index in ("alternative_order_fillfactor_100", "alternative_ts_btree", "alternative_ts_brin"):
+        cur.execute("SELECT pg_relation_size(%s::regclass)", (index,))
+        found[index.replace("alternative_", "index ")] = round(cur.fetchone()[0] / rows, 1)
+    cur.execute("DROP TABLE events_alternative")
+    return found
 
 
 def load(cur, table, day, rows, index):
@@ -241,13 +288,16 @@ def main():
         try:
             empty_rate = ingest_rate(endpoint, process, "empty", args.ingest_events)
             print(f"ingest, empty table: {empty_rate:,.0f} events/s (batched, 500 per request, 8 clients)")
-            before, after, keys, text_keys = compare_layouts(url, args.compare_events)
+            before, after, keys, text_keys, parts = compare_layouts(url, args.compare_events)
             print(f"bytes per event on {args.compare_events:,} rows (heap, indexes, TOAST):")
             print(f"  before partitioning (one table, primary key):  {before} = {sum(before):.0f}")
             print(f"  partitioned events:                             {after} = {sum(after):.0f}")
             print(f"  event_ids:                                      {text_keys} = {sum(text_keys):.0f}")
             print(f"  the same keys as digests (schemas 3-5):         {keys} = {sum(keys):.0f}")
             print(f"  total after / before: {(sum(after) + sum(text_keys)) / sum(before):.2f}")
+            print("  a partition's parts, and alternatives on the same rows (not deployed):")
+            for name, size in parts.items():
+                print(f"    {name:40s} {size}")
 
             loaded, seconds = load_all(url, args.events, args.days)
             rate = loaded / seconds
