@@ -68,9 +68,10 @@ lint: venv
 	ansible-playbook -i inventory/production.example --syntax-check site.yml
 	ansible-inventory -i inventory/production.example --graph >/dev/null
 
+# Two workers, each with its own PostgreSQL on a free port; worksteal evens out the slow tests.
 unit: venv
 	scripts/ensure-promtool.sh $(VENV)/bin
-	pytest -q -rs --durations=15 tests/unit tests/app tests/drills
+	pytest -q -rs -n 2 --dist worksteal --durations=15 tests/unit tests/app tests/drills
 
 # The documentation: the variables page matches the roles, every command it shows
 # exists, and MkDocs builds it with --strict (a broken link or an unlisted page fails).
