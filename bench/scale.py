@@ -16,7 +16,10 @@ gunicorn on loopback, then, in the same run:
   4. GET /events pages (by topic, by time range, by source, and following the cursor
      from deep inside the data) and GET /stats, sequentially: p50 / p99;
   5. ingest at that size, the same way as in 1, and its ratio to 1;
-  6. bytes per event at that size: heap, indexes and TOAST of events, and event_ids.
+  6. bytes per event at that size: heap, indexes and TOAST of events, and event_ids;
+  7. with --ts-only-reads, the reads of 4 again after the order index (ts, topic,
+     event_id) is replaced by a btree on ts alone (the cheaper layout of 2), and the
+     bytes that saves.
 """
 
 import argparse
@@ -250,6 +253,35 @@ def read_latencies(endpoint, samples, first_day, days):
     return found
 
 
+# The cheaper order index of the alternatives: built on every partition through the
+# parent, then the deployed one dropped. Pages still ORDER BY (ts, topic, event_id):
+# the planner reads ts in order and sorts the ties (an incremental sort).
+PARTITIONED_INDEX_BYTES = "SELECT sum(pg_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = %s::regclass"
+
+
+def ts_only_index(url):
+    """Replace the order index with a btree on ts alone: {index: bytes per event}."""
+    conn = connect(url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM events")
+        rows = cur.fetchone()[0]
+        cur.execute("CREATE INDEX events_ts_only ON events (ts)")
+        sizes = {}
+        for index in ("events_order", "events_ts_only"):
+            cur.execute(PARTITIONED_INDEX_BYTES, (index,))
+            sizes[index] = round(cur.fetchone()[0] / rows, 1)
+        cur.execute("DROP INDEX events_order")
+        cur.execute("ANALYZE events")
+    conn.close()
+    return sizes
+
+
+def print_reads(reads, loaded, samples, label):
+    print(f"reads at {loaded:,} events, {label} ({samples} sequential requests each):")
+    for name, (p50, p99, rows) in reads.items():
+        print(f"  {name:32s} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  ({rows:.0f} events per page)")
+
+
 def ingest_rate(endpoint, process, tag, count):
     rate, failed, _ = batched_publish(endpoint, make_events(count, tag), process.pid)
     if failed:
@@ -265,6 +297,9 @@ def main():
     parser.add_argument("--ingest-events", type=int, default=200_000, help="events per ingest measurement")
     parser.add_argument("--samples", type=int, default=300, help="requests per read query")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--ts-only-reads", action="store_true", help="read again with a btree on ts alone as the order index"
+    )
     parser.add_argument("--pg-option", action="append", default=[], help="extra setting, e.g. full_page_writes=off")
     args = parser.parse_args()
     args.worker_class, args.connections = "gevent", 1000
@@ -304,9 +339,7 @@ def main():
             print(f"loaded {loaded:,} events into {args.days} partitions in {seconds:.0f} s ({rate:,.0f}/s)")
             first_day = partitions.today() + timedelta(days=1)
             reads = read_latencies(endpoint, args.samples, first_day, args.days)
-            print(f"reads at {loaded:,} events ({args.samples} sequential requests each):")
-            for name, (p50, p99, rows) in reads.items():
-                print(f"  {name:32s} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  ({rows:.0f} events per page)")
+            print_reads(reads, loaded, args.samples, "deployed indexes")
             full_rate = ingest_rate(endpoint, process, "full", args.ingest_events)
             print(
                 f"ingest at {loaded:,} events: {full_rate:,.0f} events/s, "
@@ -325,6 +358,12 @@ def main():
                 f"bytes per event at {rows:,}: events {per_event(sizes, rows)}, "
                 f"event_ids {per_event(key_sizes, rows)}, total {total:.0f}"
             )
+            if args.ts_only_reads:
+                sizes = ts_only_index(url)
+                reads = read_latencies(endpoint, args.samples, first_day, args.days)
+                print_reads(reads, loaded, args.samples, "a btree on ts alone instead of (ts, topic, event_id)")
+                order, ts_only = sizes["events_order"], sizes["events_ts_only"]
+                print(f"  order index, bytes per event: deployed {order}, ts alone {ts_only}")
         finally:
             process.terminate()
             process.wait()
