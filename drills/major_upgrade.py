@@ -173,11 +173,11 @@ class MajorUpgrade(RestoreDrill):
     def retire_next_cluster(self):
         """Lab only: the new nodes and their DCS keys go, so the next upgrade builds
         them from scratch (what rebuilding VMs after a rollback does)."""
-        nodes, scope = next_nodes(self.cluster)
+        nodes, _ = next_nodes(self.cluster)
         for node in nodes:
             self.cluster.exec(node, "systemctl", "stop", "patroni", check=False)
-        first = next(iter(nodes))
-        self.cluster.exec(first, "sh", "-c", f"printf '%s\\nYes I am aware\\n' {scope} | patronictl remove {scope}")
+        # The patroni role's task answers patronictl remove's two prompts (restore.yml's too).
+        self.cluster.role_tasks(next(iter(nodes)), "patroni", "remove_cluster.yml", more_inventory=[NEXT_INVENTORY])
         for node in nodes:
             lose_container(self.cluster, node)
 

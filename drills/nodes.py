@@ -122,6 +122,17 @@ class NodeControl:
             raise CommandFailed(cmd, result)
         return result
 
+    def role_tasks(self, host, role, tasks_from, more_inventory=()):
+        """One task file of a role on one host, ad hoc, with the inventory's variables
+        (output captured, as for a playbook)."""
+        sources = [arg for source in (self.inventory, *more_inventory) for arg in ("-i", str(source))]
+        module = ["-m", "ansible.builtin.include_role", "-a", f"name={role} tasks_from={tasks_from}"]
+        cmd = ["ansible", *sources, host, *extra_vars_argv(self.extra_vars), *module]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=REPO, env=ansible_env())
+        if result.returncode != 0:
+            raise CommandFailed(cmd, result)
+        return result
+
     def docker(self, *argv):
         if not self.lab:
             raise RuntimeError("this fault needs the container lab (docker kill/network); run it on inventory/lab")
