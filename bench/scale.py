@@ -253,14 +253,14 @@ def read_latencies(endpoint, samples, first_day, days):
     return found
 
 
-# The cheaper order index of the alternatives: built on every partition through the
-# parent, then the deployed one dropped. Pages still ORDER BY (ts, topic, event_id):
-# the planner reads ts in order and sorts the ties (an incremental sort).
+# The bytes of a partitioned index: the sum of its partitions' indexes.
 PARTITIONED_INDEX_BYTES = "SELECT sum(pg_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = %s::regclass"
 
 
 def ts_only_index(url):
-    """Replace the order index with a btree on ts alone: {index: bytes per event}."""
+    """Replace the order index with a btree on ts alone, built on every partition through
+    the parent: {index: bytes per event}. Pages still ORDER BY (ts, topic, event_id), so
+    the planner has to order the ties on ts itself."""
     conn = connect(url)
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM events")

@@ -37,9 +37,7 @@ MAX_PAUSE = 10.0  # seconds the front door may hold writes (the issue's bound)
 
 def next_nodes(cluster):
     """{name: address} of the new cluster's nodes (the second inventory source's group)."""
-    sources = [cluster.inventory, NEXT_INVENTORY]
-    found = rendered(sources, [NEXT_GROUP], "[node_address, patroni_cluster_name | default('')]")
-    return {name: values[0] for name, values in found.items()}, next(iter(found.values()))[1]
+    return rendered([cluster.inventory, NEXT_INVENTORY], [NEXT_GROUP], "node_address")
 
 
 def front_door(cluster):
@@ -173,7 +171,7 @@ class MajorUpgrade(RestoreDrill):
     def retire_next_cluster(self):
         """Lab only: the new nodes and their DCS keys go, so the next upgrade builds
         them from scratch (what rebuilding VMs after a rollback does)."""
-        nodes, _ = next_nodes(self.cluster)
+        nodes = next_nodes(self.cluster)
         for node in nodes:
             self.cluster.exec(node, "systemctl", "stop", "patroni", check=False)
         # The patroni role's task answers patronictl remove's two prompts (restore.yml's too).

@@ -115,20 +115,22 @@ class NodeControl:
         """Run one of the project's playbooks against this inventory, plus any
         `more_inventory` sources (output captured: it is returned in CommandFailed when
         the play fails)."""
-        sources = [arg for source in (self.inventory, *more_inventory) for arg in ("-i", str(source))]
-        cmd = ["ansible-playbook", *sources, str(REPO / playbook), *extra_vars_argv(self.extra_vars), *argv]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=ansible_env())
-        if result.returncode != 0:
-            raise CommandFailed(cmd, result)
-        return result
+        return self._ansible(
+            "ansible-playbook", str(REPO / playbook), *argv, timeout=timeout, more_inventory=more_inventory
+        )
 
     def role_tasks(self, host, role, tasks_from, more_inventory=()):
         """One task file of a role on one host, ad hoc, with the inventory's variables
         (output captured, as for a playbook)."""
-        sources = [arg for source in (self.inventory, *more_inventory) for arg in ("-i", str(source))]
         module = ["-m", "ansible.builtin.include_role", "-a", f"name={role} tasks_from={tasks_from}"]
-        cmd = ["ansible", *sources, host, *extra_vars_argv(self.extra_vars), *module]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=REPO, env=ansible_env())
+        return self._ansible("ansible", host, *module, timeout=120, more_inventory=more_inventory)
+
+    def _ansible(self, program, target, *argv, timeout, more_inventory):
+        """ansible or ansible-playbook on `target` with this inventory (plus any
+        `more_inventory` sources) and its extra vars; CommandFailed when it fails."""
+        sources = [arg for source in (self.inventory, *more_inventory) for arg in ("-i", str(source))]
+        cmd = [program, *sources, target, *extra_vars_argv(self.extra_vars), *argv]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=ansible_env())
         if result.returncode != 0:
             raise CommandFailed(cmd, result)
         return result
