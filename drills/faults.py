@@ -232,7 +232,8 @@ class IsolatePrimary(LeaderLoss):
     name, hold = "isolate-primary", 40
 
     def inject(self, cluster, node, before):
-        cluster.docker("network", "disconnect", cluster.network, node)
+        self.link = cluster.lab_interface(node)
+        cluster.set_lab_link(node, *self.link, up=False)
 
     def effect(self, cluster, node, before):
         peers = [n for n in cluster.nodes if n != node]
@@ -241,7 +242,7 @@ class IsolatePrimary(LeaderLoss):
         return f"{node} is unreachable from {', '.join(peers)}"
 
     def heal(self, cluster, node):
-        cluster.docker("network", "connect", "--ip", cluster.nodes[node], cluster.network, node)
+        cluster.set_lab_link(node, *self.link, up=True)
 
 
 class DcsLeaderLoss(Fault):

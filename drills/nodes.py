@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import urllib.parse
-from functools import cached_property
 
 from .secrets import ansible_env, extra_vars_argv
 from .topology import REPO
@@ -143,13 +142,32 @@ class NodeControl:
             raise CommandFailed(["docker", *argv], result)
         return result
 
-    @cached_property
-    def network(self):
-        """The lab's container network, as the container engine reports it for the first
-        database node (read once: a fault may disconnect that node later)."""
-        first = next(iter(self.nodes))
-        names = "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}"
-        return self.docker("inspect", "-f", names, first).stdout.split()[0]
+    def lab_interface(self, name):
+        """(interface, gateway) of database node `name` on the lab network, as it sees them."""
+        address = self.nodes[name]
+        interface = next(
+            line.split()[1].split("@")[0]
+            for line in self.exec(name, "ip", "-o", "-4", "addr", "show").stdout.splitlines()
+            if f" {address}/" in line
+        )
+        gateway = self.exec(name, "ip", "-o", "route", "show", "default").stdout.split()[2]
+        return interface, gateway
+
+    def set_lab_link(self, name, interface, gateway, up):
+        """Pull or plug database node `name`'s cable to the lab network: its interface down
+        or up (and its default route back). Not `docker network disconnect`: the engine
+        names a reconnected interface after the next free index (eth1, eth2, ...), and
+        keepalived, configured on eth0, then never holds a VIP on that node again. Run in
+        the node's network namespace from the host: the node may lack NET_ADMIN."""
+        pid = self.docker("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
+        steps = [("link", "set", "dev", interface, "up" if up else "down")]
+        if up:
+            steps.append(("route", "replace", "default", "via", gateway, "dev", interface))
+        for step in steps:
+            argv = ["nsenter", "-t", pid, "-n", "ip", *step]
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            if result.returncode != 0:
+                raise CommandFailed(argv, result)
 
     def container_running(self, name):
         return self.container_state(name) == "running"

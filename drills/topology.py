@@ -23,7 +23,7 @@ SETTINGS = {
         "pki_node_dir", "patroni_config_dir", "etcd_data_dir", "consul_data_dir", "patroni_version",
         "patroni_ttl", "patroni_loop_wait", "patroni_retry_timeout", "patroni_synchronous_mode",
         "patroni_synchronous_mode_strict",
-        "etcd_leader_away_interval",
+        "etcd_leader_away_interval", "consul_leader_away_interval",
     ),
     "balancers": (
         "haproxy_primary_port", "haproxy_replica_port", "haproxy_stats_port", "haproxy_stats_username",
