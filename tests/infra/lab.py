@@ -1,5 +1,6 @@
 """Helpers for the testinfra suite: reach the lab nodes, the secrets and PostgreSQL."""
 
+import functools
 import http.client
 import json
 import os
@@ -13,6 +14,7 @@ import urllib.request
 import psycopg2
 import testinfra
 
+from drills.cluster import Cluster
 from drills.polling import wait_until
 from drills.postgres import run_sql
 from drills.secrets import secret as rendered_secret
@@ -117,6 +119,21 @@ def leader_name():
     leaders = [m["Member"] for m in cluster() if m["Role"] == "Leader"]
     assert len(leaders) == 1, f"expected exactly one Leader, found {leaders}"
     return leaders[0]
+
+
+@functools.cache
+def drills_cluster():
+    """The drills' view of the cluster (the DCS, its leader, Patroni's key), read from the
+    scenario's inventory on first use."""
+    return Cluster.from_inventory(INVENTORY)
+
+
+def dcs_leader_node():
+    """The database node whose DCS server leads raft (None during an election)."""
+    try:
+        return drills_cluster().dcs_leader_node()
+    except (RuntimeError, StopIteration):
+        return None
 
 
 def wait_for(predicate, timeout):

@@ -3,14 +3,11 @@
 import json
 
 import pytest
-from lab import ADDRESSES, PG_NODES, TOPOLOGY, assert_service_up, leader_name, node, wait_for
+from lab import ADDRESSES, PG_NODES, TOPOLOGY, assert_service_up, dcs_leader_node, leader_name, node, wait_for
 
-from drills.cluster import Cluster
 from drills.dcs import etcdctl
 
 ETCDCTL = " ".join(etcdctl(TOPOLOGY))
-# The drills' reading of the DCS's own leader, on the same topology.
-CLUSTER = Cluster(**vars(TOPOLOGY))
 
 
 @pytest.mark.parametrize("name", PG_NODES)
@@ -34,10 +31,8 @@ def etcd_statuses():
 
 def etcd_leader_address():
     """The address of etcd's leader, or None during an election."""
-    try:
-        return ADDRESSES[CLUSTER.dcs_leader_node()]
-    except RuntimeError:
-        return None
+    leader = dcs_leader_node()
+    return ADDRESSES[leader] if leader else None
 
 
 def leader_settled_away_from(address):
